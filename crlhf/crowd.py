@@ -1,0 +1,481 @@
+"""The online crowd model of Algorithm 1 (lines 3-6 and 10-23): gold calibration, label
+ingestion one program at a time, posteriors (eq 7), scores ``s = c/k`` and reliability
+updates (eq 8, or a Beta-Bernoulli estimate), with the full reliability history.
+
+Update semantics (DESIGN.md): for one program, every posterior is computed with the
+reliabilities as they stood; then each annotator's increments over all the lines it labelled
+are summed in logit space. The order of labels inside a program does not matter.
+
+On a line with posterior log-odds ``S`` the reference answer is ``sign(S)`` with
+``pbar = max(P, 1-P)``, so ``mu * logit(pbar) = clip(label * S, -logit(p_max), logit(p_max))``;
+with ``leave_one_out`` annotator ``i`` is judged against ``S - label_i * logit(p_i)``, the
+consensus of the others. On gold lines ``mu * logit(pbar) = label * truth * logit(gold_certainty)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .bayes import expit, logit
+
+RELIABILITY_METHODS = ("eq8", "beta")
+LOG_COLUMNS = ("program_id", "line", "annotator", "label")
+
+
+def program_lines(program: str) -> list[str]:
+    """The lines of a program as the crowd sees and numbers them (0-based)."""
+    if not isinstance(program, str):
+        raise TypeError(f"program must be a str, got {type(program).__name__}")
+    return program.splitlines()
+
+
+def counted_lines(program: str, count_blank: bool = False) -> np.ndarray:
+    """Which lines count in ``k`` of ``s = c/k``: non-blank, non-comment lines unless ``count_blank``."""
+    lines = program_lines(program)
+    if count_blank:
+        return np.ones(len(lines), dtype=bool)
+    stripped = [line.strip() for line in lines]
+    return np.array([bool(s) and not s.startswith("#") for s in stripped], dtype=bool)
+
+
+@dataclass(frozen=True)
+class ProgramResult:
+    """What the crowd says of one program."""
+
+    program_id: Hashable
+    posteriors: np.ndarray  # P(line correct), eq (7), one per line
+    consensus: np.ndarray  # +1 / -1 per line; 0 where the posterior is exactly 1/2
+    counted: np.ndarray  # bool per line: counted in k
+    score: float  # s = c / k over the counted lines
+    gold: bool = False
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Per-line and per-program results of replaying a label log."""
+
+    lines: pd.DataFrame  # program_id, line, posterior, consensus, counted
+    scores: pd.DataFrame  # program_id, score, k, gold
+
+
+def _check_prob(name: str, value: float, low: float = 0.0, high: float = 1.0, open_: bool = True):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    ok = (low < v < high) if open_ else (low <= v <= high)
+    if not ok:
+        brackets = "()" if open_ else "[]"
+        raise ValueError(f"{name} must lie in {brackets[0]}{low}, {high}{brackets[1]}, got {value!r}")
+    return v
+
+
+class CrowdModel:
+    """Online Bayesian aggregation of line labels from annotators of unknown reliability.
+
+    Parameters
+    ----------
+    nu : initial reliability ``p_i`` of a new annotator.
+    lam : step of eq (8) in logit space.
+    tau : a line counts as correct in ``s = c/k`` when its posterior exceeds ``tau``.
+    gold_certainty : ``pbar`` on gold lines; ``< 1`` so that ``logit(pbar)`` is finite.
+    p_min, p_max : reliabilities are kept in ``[p_min, p_max]``; ``p_max`` also caps ``pbar``.
+    leave_one_out : judge each annotator against the consensus of the others.
+    count_blank : count blank and comment lines in ``k``.
+    prior : ``p0 = P(line correct)`` before any label.
+    reliability : ``"eq8"`` (the paper's constant-step rule, which ranks annotators) or
+        ``"beta"`` (a Beta-Bernoulli estimate whose successes are ``P(label right)``, which
+        converges to an annotator's accuracy).
+    beta_strength : pseudo-count of the Beta prior, centred on ``nu``.
+    """
+
+    def __init__(
+        self,
+        nu: float = 0.7,
+        lam: float = 0.05,
+        tau: float = 0.5,
+        gold_certainty: float = 0.99,
+        p_min: float = 0.01,
+        p_max: float = 0.99,
+        leave_one_out: bool = True,
+        count_blank: bool = False,
+        prior: float = 0.5,
+        reliability: str = "eq8",
+        beta_strength: float = 2.0,
+    ):
+        self.p_min = _check_prob("p_min", p_min)
+        self.p_max = _check_prob("p_max", p_max)
+        if not self.p_min < self.p_max:
+            raise ValueError(f"p_min ({p_min}) must be below p_max ({p_max})")
+        self.nu = _check_prob("nu", nu)
+        if not self.p_min <= self.nu <= self.p_max:
+            raise ValueError(f"nu ({nu}) must lie in [p_min, p_max] = [{p_min}, {p_max}]")
+        self.lam = float(lam)
+        if not (np.isfinite(self.lam) and self.lam >= 0):
+            raise ValueError(f"lam must be finite and >= 0, got {lam!r}")
+        self.tau = _check_prob("tau", tau, open_=False)
+        self.gold_certainty = _check_prob("gold_certainty", gold_certainty, 0.5, 1.0)
+        self.prior = _check_prob("prior", prior)
+        if reliability not in RELIABILITY_METHODS:
+            raise ValueError(f"reliability must be one of {RELIABILITY_METHODS}, got {reliability!r}")
+        self.reliability = reliability
+        self.beta_strength = float(beta_strength)
+        if not (np.isfinite(self.beta_strength) and self.beta_strength > 0):
+            raise ValueError(f"beta_strength must be > 0, got {beta_strength!r}")
+        self.leave_one_out = bool(leave_one_out)
+        self.count_blank = bool(count_blank)
+
+        self._prior_logit = float(logit(self.prior))
+        self._lo, self._hi = float(logit(self.p_min)), float(logit(self.p_max))
+        self._gold_logit = float(logit(self.gold_certainty))
+        self._index: dict[Hashable, int] = {}
+        self._names: list[Hashable] = []
+        self._logit = np.zeros(0)  # logit(p_i): the weights of eq (7)
+        self._a = np.zeros(0)  # Beta pseudo-counts (reliability="beta")
+        self._b = np.zeros(0)
+        self._step = 0
+        self._hist: list[tuple[int, Hashable, np.ndarray, np.ndarray]] = []
+
+    # ------------------------------------------------------------------ annotators
+    def add_annotators(self, annotators: Iterable[Hashable]) -> CrowdModel:
+        """Register annotators with ``p_i = nu`` (Algorithm 1, line 3); known ones are left as they are."""
+        if isinstance(annotators, (str, bytes)) or not isinstance(annotators, Iterable):
+            annotators = [annotators]
+        new = []
+        for a in annotators:
+            if not isinstance(a, Hashable) or a is None:
+                raise TypeError(f"annotator must be a hashable id, got {a!r}")
+            if a not in self._index:
+                self._index[a] = len(self._names)
+                self._names.append(a)
+                new.append(self._index[a])
+        if new:
+            n = len(new)
+            self._logit = np.concatenate([self._logit, np.full(n, float(logit(self.nu)))])
+            self._a = np.concatenate([self._a, np.full(n, self.nu * self.beta_strength)])
+            self._b = np.concatenate([self._b, np.full(n, (1 - self.nu) * self.beta_strength)])
+            idx = np.asarray(new)
+            self._hist.append((self._step, None, idx, np.full(n, self.nu)))
+        return self
+
+    @property
+    def annotators(self) -> list[Hashable]:
+        return list(self._names)
+
+    @property
+    def reliabilities(self) -> pd.Series:
+        """Current ``p_i`` of every annotator, indexed by annotator."""
+        return pd.Series(expit(self._logit), index=pd.Index(self._names, name="annotator"),
+                         name="reliability", dtype=float)
+
+    def reliability_of(self, annotator: Hashable) -> float:
+        return float(expit(self._logit[self._annotator_index(annotator)]))
+
+    def _annotator_index(self, annotator) -> int:
+        try:
+            return self._index[annotator]
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"annotator {annotator!r} is not registered (field 'annotator'); "
+                "call add_annotators first"
+            ) from None
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """Every change of ``p_i``: a tidy frame ``step, program_id, annotator, reliability``.
+
+        Step 0 holds the initial ``nu``; step ``t`` the values after the ``t``-th program.
+        """
+        if not self._hist:
+            return pd.DataFrame({"step": pd.Series(dtype=int), "program_id": pd.Series(dtype=object),
+                                 "annotator": pd.Series(dtype=object),
+                                 "reliability": pd.Series(dtype=float)})
+        lengths = np.array([len(h[2]) for h in self._hist])
+        names = np.empty(len(self._names), dtype=object)
+        names[:] = self._names
+        prog = np.empty(len(self._hist), dtype=object)
+        prog[:] = [h[1] for h in self._hist]
+        return pd.DataFrame({
+            "step": np.repeat([h[0] for h in self._hist], lengths),
+            "program_id": np.repeat(prog, lengths),
+            "annotator": names[np.concatenate([h[2] for h in self._hist])],
+            "reliability": np.concatenate([h[3] for h in self._hist]),
+        })
+
+    # ------------------------------------------------------------------ one program
+    def ingest(self, labels, program: str | None = None, program_id: Hashable = None,
+               n_lines: int | None = None) -> ProgramResult:
+        """Posteriors, consensus and score of one program, then the reliability update
+        (Algorithm 1, lines 10-23).
+
+        ``labels``: a frame with columns ``line, annotator, label`` (+1/-1; the last row for a
+        repeated line and annotator wins) or a mapping ``annotator -> [label per line]``
+        (+1/-1, 0 = not labelled). ``program`` (its text) sets the line count and which lines
+        count in ``k``; without it pass ``n_lines`` or all labelled lines up to the last count.
+        """
+        return self._program(labels, program, program_id, n_lines, truth=None, update=True)
+
+    def calibrate(self, labels, truth, program: str | None = None, program_id: Hashable = None
+                  ) -> ProgramResult:
+        """Update reliabilities on a gold program whose line truth (+1/-1 per line) is known,
+        with ``pbar = gold_certainty`` (Algorithm 1, lines 4-6)."""
+        truth_arr = np.asarray(truth)
+        if truth_arr.ndim != 1 or not np.isin(truth_arr, (1, -1)).all():
+            raise ValueError("truth must be a 1-D sequence of +1 (correct) / -1 (wrong), one per line")
+        return self._program(labels, program, program_id, len(truth_arr), truth=truth_arr,
+                             update=True)
+
+    def assess(self, labels, program: str | None = None, program_id: Hashable = None,
+               n_lines: int | None = None) -> ProgramResult:
+        """Like :meth:`ingest`, without updating any reliability (for dashboards)."""
+        return self._program(labels, program, program_id, n_lines, truth=None, update=False)
+
+    def _program(self, labels, program, program_id, n_lines, truth, update) -> ProgramResult:
+        counted = None
+        if program is not None:
+            counted = counted_lines(program, self.count_blank)
+            if n_lines is not None and n_lines != len(counted):
+                raise ValueError(f"n_lines={n_lines} but the program has {len(counted)} lines")
+            n_lines = len(counted)
+        line, ann, lab, n_lines = self._parse_labels(labels, n_lines)
+        if counted is None:
+            counted = np.ones(n_lines, dtype=bool)
+        logodds = self._logodds(line, ann, lab, n_lines)
+        if update:
+            self._update(line, ann, lab, logodds, truth, program_id)
+        return self._result(program_id, logodds, counted, truth is not None)
+
+    def _result(self, program_id, logodds, counted, gold) -> ProgramResult:
+        post = expit(logodds)
+        k = int(counted.sum())
+        s = float(np.count_nonzero(post[counted] > self.tau)) / k if k else 0.0
+        return ProgramResult(program_id, post, np.sign(logodds).astype(np.int8), counted, s, gold)
+
+    def _parse_labels(self, labels, n_lines):
+        if isinstance(labels, pd.DataFrame):
+            missing = [c for c in ("line", "annotator", "label") if c not in labels.columns]
+            if missing:
+                raise ValueError(f"labels frame lacks column(s) {missing}; "
+                                 "expected columns line, annotator, label")
+            frame = labels.drop_duplicates(["line", "annotator"], keep="last")
+            line = _int_column(frame["line"], "line")
+            lab = _int_column(frame["label"], "label")
+            bad = (lab != 1) & (lab != -1)
+            if bad.any():
+                raise ValueError(f"label {lab[bad][0]!r} at line {line[bad][0]}: labels must be +1 or -1")
+            ann = np.array([self._annotator_index(a) for a in frame["annotator"]], dtype=np.intp)
+        elif isinstance(labels, Mapping):
+            rows = []
+            for a, seq in labels.items():
+                arr = np.asarray(seq)
+                if arr.ndim != 1:
+                    raise ValueError(f"labels of annotator {a!r} must be a 1-D sequence per line")
+                if n_lines is not None and len(arr) != n_lines:
+                    raise ValueError(f"labels of annotator {a!r} have {len(arr)} lines, "
+                                     f"the program has {n_lines}")
+                if not np.isin(arr, (1, -1, 0)).all():
+                    raise ValueError(f"labels of annotator {a!r} must be +1, -1 or 0 (not labelled)")
+                rows.append((self._annotator_index(a), arr.astype(np.int64)))
+            lengths = {len(r[1]) for r in rows}
+            if len(lengths) > 1:
+                raise ValueError(f"annotators labelled different numbers of lines: {sorted(lengths)}")
+            if n_lines is None:
+                n_lines = lengths.pop() if lengths else 0
+            line_l, ann_l, lab_l = [], [], []
+            for idx, arr in rows:
+                nz = np.flatnonzero(arr)
+                line_l.append(nz)
+                ann_l.append(np.full(len(nz), idx, dtype=np.intp))
+                lab_l.append(arr[nz])
+            line = np.concatenate(line_l) if rows else np.zeros(0, np.int64)
+            ann = np.concatenate(ann_l) if rows else np.zeros(0, np.intp)
+            lab = np.concatenate(lab_l) if rows else np.zeros(0, np.int64)
+        else:
+            raise TypeError("labels must be a DataFrame (line, annotator, label) or a mapping "
+                            f"annotator -> labels per line, got {type(labels).__name__}")
+        if n_lines is None:
+            n_lines = int(line.max()) + 1 if len(line) else 0
+        if len(line) and (line.min() < 0 or line.max() >= n_lines):
+            bad = line[(line < 0) | (line >= n_lines)][0]
+            raise ValueError(f"line {bad} is out of range for a program of {n_lines} lines (field 'line')")
+        return line, ann, lab, int(n_lines)
+
+    # ------------------------------------------------------------------ the maths
+    def _logodds(self, line, ann, lab, n_lines) -> np.ndarray:
+        """Eq (7) in long form: ``logit(p0) + sum_i eps_i logit(p_i)`` per line."""
+        return self._prior_logit + np.bincount(line, weights=lab * self._logit[ann],
+                                               minlength=n_lines)
+
+    def _update(self, line, ann, lab, logodds, truth, program_id) -> None:
+        """Eq (8) (or the Beta estimate) for every annotator who labelled this program."""
+        self._step += 1
+        if not len(line):
+            return
+        if truth is not None:
+            x = lab * truth[line] * self._gold_logit  # mu * logit(pbar) on gold lines
+        else:
+            x = lab * logodds[line]
+            if self.leave_one_out:
+                x = x - self._logit[ann]  # lab * (S - lab * w_i), as lab**2 == 1
+            np.clip(x, -self._hi, self._hi, out=x)  # pbar <= p_max
+        n = len(self._names)
+        touched = np.flatnonzero(np.bincount(ann, minlength=n))
+        if self.reliability == "eq8":
+            inc = np.bincount(ann, weights=x, minlength=n)[touched]
+            self._logit[touched] = np.clip(self._logit[touched] + self.lam * inc, self._lo, self._hi)
+        else:
+            right = expit(x)  # P(label right) given the reference answer
+            a = np.bincount(ann, weights=right, minlength=n)[touched]
+            total = np.bincount(ann, minlength=n)[touched]
+            self._a[touched] += a
+            self._b[touched] += total - a
+            p = self._a[touched] / (self._a[touched] + self._b[touched])
+            self._logit[touched] = logit(np.clip(p, self.p_min, self.p_max))
+        self._hist.append((self._step, program_id, touched, expit(self._logit[touched])))
+
+    # ------------------------------------------------------------------ a whole log
+    def replay(self, log: pd.DataFrame, gold=None, programs: Mapping | None = None) -> ReplayResult:
+        """Ingest a whole label log, one program at a time, into this model.
+
+        ``log``: columns ``program_id, line, annotator, label`` and optionally ``order``
+        (rows are sorted by it, stably). The last label of an annotator for a line wins.
+        Programs are ingested in order of their first label; unknown annotators are
+        registered in order of their first label. ``gold``: the line truth of gold programs,
+        a mapping ``program_id -> [+1/-1 per line]`` or a frame ``program_id, line, label``.
+        ``programs``: ``program_id -> text``, for line counts and the lines counted in ``k``.
+        """
+        if not isinstance(log, pd.DataFrame):
+            raise TypeError(f"log must be a DataFrame with columns {LOG_COLUMNS}")
+        missing = [c for c in LOG_COLUMNS if c not in log.columns]
+        if missing:
+            raise ValueError(f"log lacks column(s) {missing}; expected {LOG_COLUMNS} (+ optional order)")
+        frame = log.loc[:, [*LOG_COLUMNS, *(["order"] if "order" in log.columns else [])]]
+        if "order" in frame.columns:
+            frame = frame.sort_values("order", kind="stable")
+        line_all = _int_column(frame["line"], "line")
+        lab_all = _int_column(frame["label"], "label")
+        bad = (lab_all != 1) & (lab_all != -1)
+        if bad.any():
+            row = frame.index[np.flatnonzero(bad)[0]]
+            raise ValueError(f"log row {row}: label {lab_all[bad][0]!r} is not +1 or -1 (field 'label')")
+        if (line_all < 0).any():
+            row = frame.index[np.flatnonzero(line_all < 0)[0]]
+            raise ValueError(f"log row {row}: line must be >= 0 (field 'line')")
+        if frame["annotator"].isna().any() or frame["program_id"].isna().any():
+            field = "annotator" if frame["annotator"].isna().any() else "program_id"
+            row = frame.index[np.flatnonzero(frame[field].isna().to_numpy())[0]]
+            raise ValueError(f"log row {row}: missing {field}")
+        frame = frame.assign(line=line_all, label=lab_all)
+        keep = ~frame.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()
+        frame = frame[keep]
+
+        ann_codes, ann_names = pd.factorize(frame["annotator"], sort=False)
+        self.add_annotators(list(ann_names))
+        ann_all = np.array([self._index[a] for a in ann_names], dtype=np.intp)[ann_codes]
+        prog_codes, prog_ids = pd.factorize(frame["program_id"], sort=False)
+        order = np.argsort(prog_codes, kind="stable")
+        line_all = frame["line"].to_numpy(np.int64)[order]
+        lab_all = frame["label"].to_numpy(np.int64)[order]
+        ann_all = ann_all[order]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(prog_codes, minlength=len(prog_ids)))])
+        gold_map = _gold_mapping(gold)
+        max_line = np.full(len(prog_ids), -1, dtype=np.int64)
+        np.maximum.at(max_line, prog_codes[order], line_all)
+
+        n_lines = np.empty(len(prog_ids), dtype=np.int64)
+        counted_list: list[np.ndarray | None] = []
+        for j, pid in enumerate(prog_ids):
+            counted = None
+            n = int(max_line[j]) + 1
+            if programs is not None and pid in programs:
+                counted = counted_lines(programs[pid], self.count_blank)
+                n = len(counted)
+            if pid in gold_map:
+                if counted is None:
+                    n = max(n, len(gold_map[pid]))
+                if len(gold_map[pid]) != n:
+                    raise ValueError(f"gold truth of program {pid!r} has {len(gold_map[pid])} lines, "
+                                     f"the program has {n}")
+            if max_line[j] >= n:
+                raise ValueError(f"program {pid!r}: line {max_line[j]} is out of range for "
+                                 f"{n} lines (field 'line')")
+            n_lines[j] = n
+            counted_list.append(counted)
+
+        offsets = np.concatenate([[0], np.cumsum(n_lines)])
+        post = np.empty(offsets[-1])
+        cons = np.empty(offsets[-1], dtype=np.int8)
+        counted_all = np.ones(offsets[-1], dtype=bool)
+        scores = np.empty(len(prog_ids))
+        ks = np.empty(len(prog_ids), dtype=np.int64)
+        is_gold = np.zeros(len(prog_ids), dtype=bool)
+        for j, pid in enumerate(prog_ids):
+            sl = slice(bounds[j], bounds[j + 1])
+            line, ann, lab, n = line_all[sl], ann_all[sl], lab_all[sl], int(n_lines[j])
+            truth = gold_map.get(pid)
+            logodds = self._logodds(line, ann, lab, n)
+            self._update(line, ann, lab, logodds, truth, pid)
+            counted = counted_list[j] if counted_list[j] is not None else np.ones(n, dtype=bool)
+            res = self._result(pid, logodds, counted, truth is not None)
+            o = slice(offsets[j], offsets[j + 1])
+            post[o], cons[o], counted_all[o] = res.posteriors, res.consensus, counted
+            scores[j], ks[j], is_gold[j] = res.score, counted.sum(), truth is not None
+
+        pid_obj = np.empty(len(prog_ids), dtype=object)
+        pid_obj[:] = list(prog_ids)
+        lines = pd.DataFrame({
+            "program_id": np.repeat(pid_obj, n_lines),
+            "line": np.arange(offsets[-1]) - np.repeat(offsets[:-1], n_lines),
+            "posterior": post, "consensus": cons, "counted": counted_all,
+        })
+        return ReplayResult(lines, pd.DataFrame({"program_id": pid_obj, "score": scores,
+                                                 "k": ks, "gold": is_gold}))
+
+
+def _int_column(col: pd.Series, field: str) -> np.ndarray:
+    values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values != np.round(values))
+    if bad.any():
+        i = np.flatnonzero(bad)[0]
+        raise ValueError(f"row {col.index[i]}: {field} must be an integer, got {col.iloc[i]!r}")
+    return values.astype(np.int64)
+
+
+def _gold_mapping(gold) -> dict:
+    if gold is None:
+        return {}
+    if isinstance(gold, pd.DataFrame):
+        missing = [c for c in ("program_id", "line", "label") if c not in gold.columns]
+        if missing:
+            raise ValueError(f"gold frame lacks column(s) {missing}; expected program_id, line, label")
+        out = {}
+        for pid, g in gold.groupby("program_id", sort=False):
+            lines = _int_column(g["line"], "line")
+            truth = np.zeros(int(lines.max()) + 1, dtype=np.int64)
+            truth[lines] = _int_column(g["label"], "label")
+            out[pid] = truth
+        gold = out
+    result = {}
+    for pid, truth in gold.items():
+        arr = np.asarray(truth)
+        if arr.ndim != 1 or not np.isin(arr, (1, -1)).all():
+            raise ValueError(f"gold truth of program {pid!r} must be +1/-1 for every line")
+        result[pid] = arr.astype(np.int64)
+    return result
+
+
+def labels_frame(labels: Sequence[Sequence[int]] | np.ndarray, annotators: Sequence[Hashable],
+                 program_id: Hashable = None) -> pd.DataFrame:
+    """A dense ``(n_lines, n_annotators)`` label matrix (0 = not labelled) as a label frame."""
+    arr = np.asarray(labels)
+    if arr.ndim != 2 or arr.shape[1] != len(annotators):
+        raise ValueError(f"labels must have shape (n_lines, {len(annotators)}), got {arr.shape}")
+    line, col = np.nonzero(arr)
+    names = np.empty(len(annotators), dtype=object)
+    names[:] = list(annotators)
+    return pd.DataFrame({"program_id": program_id, "line": line, "annotator": names[col],
+                         "label": arr[line, col].astype(np.int64)})

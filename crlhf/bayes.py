@@ -64,7 +64,9 @@ def _check_labels(labels, ndim: int | None = None, name: str = "labels") -> np.n
     bad = (arr != 1) & (arr != -1) & (arr != 0)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{name}{list(idx)} = {arr[idx]!r}: labels must be +1, -1 or 0 (not labelled)")
+        raise ValueError(
+            f"{name}{list(idx)} = {arr[idx].item()!r}: labels must be +1, -1 or 0 (not labelled)"
+        )
     return arr
 
 

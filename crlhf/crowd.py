@@ -266,7 +266,8 @@ class CrowdModel:
             lab = _int_column(frame["label"], "label")
             bad = (lab != 1) & (lab != -1)
             if bad.any():
-                raise ValueError(f"label {lab[bad][0]!r} at line {line[bad][0]}: labels must be +1 or -1")
+                raise ValueError(f"label {lab[bad][0].item()} at line {line[bad][0].item()}: "
+                                 "labels must be +1 or -1")
             ann = np.array([self._annotator_index(a) for a in frame["annotator"]], dtype=np.intp)
         elif isinstance(labels, Mapping):
             rows = []
@@ -301,7 +302,8 @@ class CrowdModel:
             n_lines = int(line.max()) + 1 if len(line) else 0
         if len(line) and (line.min() < 0 or line.max() >= n_lines):
             bad = line[(line < 0) | (line >= n_lines)][0]
-            raise ValueError(f"line {bad} is out of range for a program of {n_lines} lines (field 'line')")
+            raise ValueError(f"line {bad.item()} is out of range for a program of {n_lines} lines "
+                             "(field 'line')")
         return line, ann, lab, int(n_lines)
 
     # ------------------------------------------------------------------ the maths
@@ -361,7 +363,8 @@ class CrowdModel:
         bad = (lab_all != 1) & (lab_all != -1)
         if bad.any():
             row = frame.index[np.flatnonzero(bad)[0]]
-            raise ValueError(f"log row {row}: label {lab_all[bad][0]!r} is not +1 or -1 (field 'label')")
+            raise ValueError(f"log row {row}: label {lab_all[bad][0].item()} is not +1 or -1 "
+                             "(field 'label')")
         if (line_all < 0).any():
             row = frame.index[np.flatnonzero(line_all < 0)[0]]
             raise ValueError(f"log row {row}: line must be >= 0 (field 'line')")

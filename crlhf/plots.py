@@ -1,0 +1,100 @@
+"""Matplotlib figures of the kit. Each ``plot_*`` returns a Figure; ``save`` writes it as a PNG
+next to a JSON file holding the same numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
+
+    return plt
+
+
+def reliability_trajectories(history: pd.DataFrame) -> pd.DataFrame:
+    """A wide frame (step x annotator) of ``p_i`` from ``CrowdModel.history``, forward-filled;
+    NaN before an annotator was registered."""
+    missing = {"step", "annotator", "reliability"} - set(history.columns)
+    if missing:
+        raise ValueError(f"history lacks column(s) {sorted(missing)}")
+    last = history.groupby(["step", "annotator"], sort=False).reliability.last().unstack()
+    order = pd.unique(history["annotator"])
+    return last.sort_index().ffill().reindex(columns=order)
+
+
+def plot_reliabilities(history: pd.DataFrame, truth: dict | pd.Series | None = None, title=None,
+                       ax=None):
+    """``p_i`` of every annotator against the step (program) count; with ``truth`` (true
+    accuracies) each line is coloured by it."""
+    plt = _pyplot()
+    wide = reliability_trajectories(history)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 4))
+    else:
+        fig = ax.figure
+    cmap = plt.get_cmap("viridis")
+    for name in wide.columns:
+        colour = None
+        if truth is not None and name in truth:
+            colour = cmap(float(np.clip((truth[name] - 0.3) / 0.7, 0, 1)))
+        ax.plot(wide.index, wide[name], lw=1, color=colour, alpha=0.85)
+    ax.set_xlabel("step (programs ingested)")
+    ax.set_ylabel("reliability $p_i$")
+    ax.set_ylim(0, 1)
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    if truth is not None:
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.3, 1.0))
+        fig.colorbar(sm, ax=ax, label="true accuracy")
+    ax.set_title(title or "Annotator reliabilities")
+    fig.tight_layout()
+    return fig
+
+
+def plot_posterior_vs_log_odds(ax=None):
+    """The posterior ``expit(S)`` against the summed log-odds ``S`` of eq (7)."""
+    from .bayes import expit
+
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+    else:
+        fig = ax.figure
+    s = np.linspace(-8, 8, 401)
+    ax.plot(s, expit(s))
+    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
+    ax.axvline(0.0, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel(r"$S = \mathrm{logit}(p_0) + \sum_i \epsilon_i\,\mathrm{logit}(p_i)$")
+    ax.set_ylabel("P(line correct)")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, path: str | Path, data) -> tuple[Path, Path]:
+    """Write ``fig`` to ``path`` (PNG) and ``data`` to the same path with a ``.json`` suffix."""
+    png = Path(path).with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+    out = png.with_suffix(".json")
+    out.write_text(json.dumps(_jsonable(data), indent=1))
+    return png, out
+
+
+def _jsonable(data):
+    if isinstance(data, pd.DataFrame):
+        return json.loads(data.to_json(orient="split"))
+    if isinstance(data, pd.Series):
+        return json.loads(data.to_json())
+    if isinstance(data, dict):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_jsonable(v) for v in data]
+    if isinstance(data, np.ndarray):
+        return data.tolist()
+    if isinstance(data, np.generic):
+        return data.item()
+    return data

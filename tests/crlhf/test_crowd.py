@@ -1,0 +1,237 @@
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crlhf.bayes import expit, logit, posterior
+from crlhf.crowd import CrowdModel, counted_lines, labels_frame
+
+PROGRAM = "def f(xs):\n    total = 0\n\n    # add them up\n    for x in xs:\n        total += x\n    return total\n"
+
+
+def frame(rows, program_id="p"):
+    return pd.DataFrame(rows, columns=["line", "annotator", "label"]).assign(program_id=program_id)
+
+
+def test_posteriors_use_reliabilities_as_they_stood():
+    m = CrowdModel(nu=0.7, lam=0.5).add_annotators(["a", "b", "c"])
+    res = m.ingest({"a": [1, 1], "b": [1, -1], "c": [-1, -1]})
+    expect = posterior(np.array([[1, 1, -1], [1, -1, -1]]), [0.7, 0.7, 0.7])
+    assert res.posteriors == pytest.approx(expect)
+    assert list(res.consensus) == [1, -1]
+    assert res.score == 0.5
+    assert m.reliabilities.index.tolist() == ["a", "b", "c"]
+
+
+def test_eq8_batch_update_by_hand_with_and_without_leave_one_out():
+    labels = {"a": [1, 1], "b": [1, -1], "c": [-1, -1]}
+    w = float(logit(0.7))
+    cap = float(logit(0.99))
+    for loo in (False, True):
+        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99).add_annotators(list("abc"))
+        m.ingest(labels)
+        lab = np.array([labels[a] for a in "abc"]).T  # lines x annotators
+        s = lab.sum(axis=1) * w
+        for j, a in enumerate("abc"):
+            ref = s - lab[:, j] * w if loo else s
+            step = np.clip(lab[:, j] * ref, -cap, cap).sum()
+            assert m.reliability_of(a) == pytest.approx(expit(w + 0.5 * step)), (loo, a)
+
+
+def test_order_of_labels_inside_a_program_does_not_matter():
+    rng = np.random.default_rng(3)
+    lab = rng.choice([1, -1], size=(8, 5))
+    f = labels_frame(lab, list("abcde"))
+    warm_up = labels_frame(rng.choice([1, -1], size=(3, 5)), list("abcde"))
+    results = []
+    for seed in range(4):
+        m = CrowdModel().add_annotators(list("abcde"))
+        m.ingest(warm_up)  # unequal p_i
+        shuffled = f.sample(frac=1.0, random_state=seed) if seed else f
+        res = m.ingest(shuffled, n_lines=8)
+        results.append((res.posteriors, m.reliabilities.to_numpy()))
+    for post, rel in results[1:]:
+        assert post == pytest.approx(results[0][0]) and rel == pytest.approx(results[0][1])
+
+
+def test_dict_and_frame_inputs_agree_and_the_last_label_wins():
+    a = CrowdModel().add_annotators(["x", "y"])
+    b = CrowdModel().add_annotators(["x", "y"])
+    ra = a.ingest({"x": [1, 0, -1], "y": [1, 1, 1]})
+    rb = b.ingest(frame([(0, "x", -1), (0, "x", 1), (2, "x", -1), (0, "y", 1), (1, "y", 1),
+                         (2, "y", 1)]), n_lines=3)
+    assert ra.posteriors == pytest.approx(rb.posteriors)
+    assert a.reliabilities.to_numpy() == pytest.approx(b.reliabilities.to_numpy())
+
+
+def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
+    m = CrowdModel(nu=0.6, lam=0.1, gold_certainty=0.9, p_min=0.01, p_max=0.99)
+    m.add_annotators(["good", "bad", "idle"])
+    truth = [1, -1, 1, 1]
+    res = m.calibrate({"good": [1, -1, 1, 0], "bad": [-1, 1, 1, -1], "idle": [0, 0, 0, 0]}, truth)
+    g = float(logit(0.9))
+    assert m.reliability_of("good") == pytest.approx(expit(logit(0.6) + 0.1 * 3 * g))
+    assert m.reliability_of("bad") == pytest.approx(expit(logit(0.6) + 0.1 * (1 - 3) * g))
+    assert m.reliability_of("idle") == pytest.approx(0.6)
+    assert res.gold
+
+
+def test_reliabilities_stay_inside_p_min_p_max():
+    m = CrowdModel(nu=0.7, lam=5.0, p_min=0.1, p_max=0.9).add_annotators(["a", "b"])
+    for _ in range(20):
+        m.calibrate({"a": [1] * 5, "b": [-1] * 5}, [1] * 5)
+    assert m.reliability_of("a") == pytest.approx(0.9)
+    assert m.reliability_of("b") == pytest.approx(0.1)
+
+
+def test_leave_one_out_single_labeller_learns_nothing():
+    m = CrowdModel(leave_one_out=True).add_annotators(["solo"])
+    m.ingest({"solo": [1, -1, 1]})
+    assert m.reliability_of("solo") == pytest.approx(m.nu)
+    m2 = CrowdModel(leave_one_out=False).add_annotators(["solo"])
+    m2.ingest({"solo": [1, -1, 1]})
+    assert m2.reliability_of("solo") > m2.nu  # self-agreement reinforces without leave-one-out
+
+
+def test_counted_lines_and_score_of_a_real_program():
+    counted = counted_lines(PROGRAM)
+    assert counted.tolist() == [True, True, False, False, True, True, True]
+    assert counted_lines(PROGRAM, count_blank=True).all()
+    m = CrowdModel().add_annotators(["a"])
+    res = m.ingest({"a": [1, 1, -1, -1, 1, -1, 0]}, program=PROGRAM)
+    # counted lines 0, 1, 4, 5, 6: posteriors > 0.5 at 0, 1, 4 -> 3 / 5
+    assert res.score == pytest.approx(3 / 5)
+    empty = CrowdModel().add_annotators(["a"]).ingest({}, program="")
+    assert empty.score == 0.0 and len(empty.posteriors) == 0
+
+
+def test_beta_reliability_estimates_accuracy_on_gold():
+    rng = np.random.default_rng(0)
+    m = CrowdModel(reliability="beta").add_annotators(["a", "b"])
+    for _ in range(100):
+        truth = rng.choice([1, -1], size=10)
+        a = np.where(rng.random(10) < 0.8, truth, -truth)
+        b = np.where(rng.random(10) < 0.6, truth, -truth)
+        m.calibrate({"a": a, "b": b}, truth)
+    assert m.reliability_of("a") == pytest.approx(0.8, abs=0.05)
+    assert m.reliability_of("b") == pytest.approx(0.6, abs=0.05)
+
+
+def test_history_is_tidy_and_complete():
+    m = CrowdModel(nu=0.65).add_annotators(["a", "b"])
+    m.ingest({"a": [1, 1], "b": [1, -1]}, program_id="p1")
+    m.add_annotators(["c"])
+    m.ingest({"a": [1], "c": [-1]}, program_id="p2")
+    h = m.history
+    assert list(h.columns) == ["step", "program_id", "annotator", "reliability"]
+    assert h[h.step == 0].reliability.tolist() == [0.65, 0.65]
+    assert set(h[h.program_id == "p1"].annotator) == {"a", "b"}
+    assert h[h.annotator == "c"].step.tolist() == [1, 2]  # registered after step 1
+    last = h.groupby("annotator").reliability.last()
+    assert last.to_dict() == pytest.approx(m.reliabilities.to_dict())
+
+
+def test_replay_equals_ingesting_program_by_program():
+    rng = np.random.default_rng(1)
+    names = [f"w{i}" for i in range(6)]
+    truths = {f"g{j}": rng.choice([1, -1], size=4) for j in range(2)}
+    parts = []
+    online = CrowdModel(reliability="eq8", lam=0.2).add_annotators(names)
+    for pid, truth in truths.items():
+        lab = np.where(rng.random((4, 6)) < 0.8, truth[:, None], -truth[:, None])
+        f = labels_frame(lab, names, pid)
+        parts.append(f)
+        online.calibrate(f, truth, program_id=pid)
+    expect = []
+    for j in range(30):
+        lab = rng.choice([1, -1, 0], size=(5, 6))
+        lab[:, 0] = 1  # every program has all its lines
+        f = labels_frame(lab, names, f"p{j}")
+        parts.append(f)
+        expect.append(online.ingest(f, n_lines=5, program_id=f"p{j}").score)
+    log = pd.concat(parts, ignore_index=True)
+    replayed = CrowdModel(reliability="eq8", lam=0.2)
+    out = replayed.replay(log, gold=truths)
+    assert replayed.reliabilities.to_numpy() == pytest.approx(online.reliabilities.to_numpy())
+    got = out.scores.set_index("program_id").score
+    assert [got[f"p{j}"] for j in range(30)] == pytest.approx(expect)
+    assert out.scores.gold.sum() == 2
+    assert len(out.lines) == 2 * 4 + 30 * 5
+    assert replayed.history.reliability.to_numpy() == pytest.approx(
+        online.history.reliability.to_numpy())
+
+
+def test_replay_sorts_by_order_and_keeps_the_latest_label():
+    log = pd.DataFrame({"program_id": ["p", "p", "p"], "line": [0, 0, 0],
+                        "annotator": ["a", "b", "a"], "label": [-1, 1, 1], "order": [2, 1, 0]})
+    m = CrowdModel(nu=0.7)
+    out = m.replay(log)
+    # after sorting by order the last row of annotator a says -1: a and b disagree
+    assert out.lines.posterior.iloc[0] == pytest.approx(0.5)
+
+
+def test_replay_with_program_texts_counts_lines():
+    log = frame([(0, "a", 1), (4, "a", -1), (6, "a", 1)], program_id="q")
+    out = CrowdModel().replay(log, programs={"q": PROGRAM})
+    assert out.scores.k.tolist() == [5] and len(out.lines) == 7
+    assert out.lines.counted.tolist() == counted_lines(PROGRAM).tolist()
+
+
+labels_st = st.sampled_from([1, -1, 0])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(labels_st, min_size=3, max_size=3), min_size=0, max_size=6),
+    st.floats(0.0, 1.0), st.floats(0.0, 50.0), st.floats(0.5, 1.0, exclude_min=True,
+                                                         exclude_max=True),
+    st.booleans(), st.sampled_from(["eq8", "beta"]), st.booleans(),
+)
+def test_never_nan_or_inf(rows, nu, lam, gc, loo, rel, gold):
+    m = CrowdModel(nu=min(max(nu, 0.01), 0.99), lam=lam, gold_certainty=gc, leave_one_out=loo,
+                   reliability=rel).add_annotators(["a", "b", "c"])
+    lab = np.array(rows, dtype=int).reshape(len(rows), 3)
+    for _ in range(3):
+        labels = {n: lab[:, j] for j, n in enumerate("abc")}
+        res = (m.calibrate(labels, np.ones(len(rows), int)) if gold and len(rows)
+               else m.ingest(labels))
+        assert np.isfinite(res.posteriors).all() and np.isfinite(res.score)
+        assert np.isfinite(m.reliabilities.to_numpy()).all()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: m.ingest({"zed": [1]}), "annotator 'zed' is not registered"),
+    (lambda m: m.ingest({"a": [1, 2]}), "annotator 'a' must be"),
+    (lambda m: m.ingest(frame([(0, "a", 3)])), "label 3"),
+    (lambda m: m.ingest(frame([(5, "a", 1)]), n_lines=2), "line 5 is out of range"),
+    (lambda m: m.ingest(frame([(-1, "a", 1)]), n_lines=2), "line -1 is out of range"),
+    (lambda m: m.ingest(frame([(0.5, "a", 1)])), "line must be an integer"),
+    (lambda m: m.ingest({"a": [1, 1], "b": [1]}), "different numbers of lines"),
+    (lambda m: m.ingest({"a": [1, 1]}, program="x = 1\n"), "the program has 1"),
+    (lambda m: m.ingest(pd.DataFrame({"line": [0], "label": [1]})), r"\['annotator'\]"),
+    (lambda m: m.ingest([1, -1]), "labels must be a DataFrame"),
+    (lambda m: m.calibrate({"a": [1, 1]}, [1, 0]), "truth"),
+    (lambda m: m.replay(pd.DataFrame({"program_id": [1], "line": [0], "annotator": ["a"]})),
+     r"\['label'\]"),
+    (lambda m: m.replay(pd.DataFrame({"program_id": [1, 1], "line": [0, 0],
+                                      "annotator": ["a", "b"], "label": [1, 0]})),
+     "log row 1: label 0"),
+    (lambda m: m.replay(pd.DataFrame({"program_id": ["q"], "line": [9], "annotator": ["a"],
+                                      "label": [1]}), programs={"q": "x = 1"}), "line 9"),
+])
+def test_bad_input_raises_a_clear_error(call, match):
+    m = CrowdModel().add_annotators(["a", "b"])
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(m)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"nu": 1.2}, "nu"), ({"lam": -1}, "lam"), ({"tau": 2}, "tau"),
+    ({"gold_certainty": 1.0}, "gold_certainty"), ({"p_min": 0.6, "p_max": 0.5}, "p_min"),
+    ({"reliability": "mle"}, "reliability"), ({"prior": 0.0}, "prior"),
+    ({"nu": 0.995}, "nu"),
+])
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CrowdModel(**kwargs)

@@ -84,13 +84,16 @@ class CrowdModel:
     tau : a line counts as correct in ``s = c/k`` when its posterior exceeds ``tau``.
     gold_certainty : ``pbar`` on gold lines; ``< 1`` so that ``logit(pbar)`` is finite.
     p_min, p_max : reliabilities are kept in ``[p_min, p_max]``; ``p_max`` also caps ``pbar``.
-    leave_one_out : judge each annotator against the consensus of the others.
+    leave_one_out : under eq (8), judge each annotator against the consensus of the others.
     count_blank : count blank and comment lines in ``k``.
     prior : ``p0 = P(line correct)`` before any label.
     reliability : ``"eq8"`` (the paper's constant-step rule, which ranks annotators) or
-        ``"beta"`` (a Beta-Bernoulli estimate whose successes are ``P(label right)``, which
-        converges to an annotator's accuracy).
-    beta_strength : pseudo-count of the Beta prior, centred on ``nu``.
+        ``"beta"``: a Beta-Bernoulli estimate that adds ``P(label right | the line's labels)``
+        (``pbar`` of the reference answer when the label agrees with it, ``1 - pbar`` when not;
+        ``gold_certainty`` on gold lines) to its successes, the E-step of EM done online; it
+        converges to an annotator's accuracy (on gold, to ``gc*a + (1-gc)*(1-a)``).
+    beta_strength : pseudo-count of the Beta prior, centred on ``nu``; large enough that one
+        unlucky first program cannot turn a crowd without gold upside down.
     """
 
     def __init__(
@@ -105,7 +108,7 @@ class CrowdModel:
         count_blank: bool = False,
         prior: float = 0.5,
         reliability: str = "eq8",
-        beta_strength: float = 2.0,
+        beta_strength: float = 10.0,
     ):
         self.p_min = _check_prob("p_min", p_min)
         self.p_max = _check_prob("p_max", p_max)
@@ -174,6 +177,12 @@ class CrowdModel:
 
     def reliability_of(self, annotator: Hashable) -> float:
         return float(expit(self._logit[self._annotator_index(annotator)]))
+
+    def _annotator_indices(self, annotators) -> np.ndarray:
+        idx = pd.Index(self._names, dtype=object).get_indexer(pd.Index(annotators, dtype=object))
+        if (idx < 0).any():
+            self._annotator_index(np.asarray(annotators, dtype=object)[idx < 0][0])  # raises
+        return idx.astype(np.intp)
 
     def _annotator_index(self, annotator) -> int:
         try:
@@ -268,7 +277,7 @@ class CrowdModel:
             if bad.any():
                 raise ValueError(f"label {lab[bad][0].item()} at line {line[bad][0].item()}: "
                                  "labels must be +1 or -1")
-            ann = np.array([self._annotator_index(a) for a in frame["annotator"]], dtype=np.intp)
+            ann = self._annotator_indices(frame["annotator"])
         elif isinstance(labels, Mapping):
             rows = []
             for a, seq in labels.items():
@@ -317,20 +326,22 @@ class CrowdModel:
         self._step += 1
         if not len(line):
             return
+        n = len(self._names)
+        touched = np.flatnonzero(np.bincount(ann, minlength=n))
         if truth is not None:
             x = lab * truth[line] * self._gold_logit  # mu * logit(pbar) on gold lines
         else:
             x = lab * logodds[line]
-            if self.leave_one_out:
+            if self.leave_one_out and self.reliability == "eq8":
                 x = x - self._logit[ann]  # lab * (S - lab * w_i), as lab**2 == 1
             np.clip(x, -self._hi, self._hi, out=x)  # pbar <= p_max
-        n = len(self._names)
-        touched = np.flatnonzero(np.bincount(ann, minlength=n))
         if self.reliability == "eq8":
             inc = np.bincount(ann, weights=x, minlength=n)[touched]
             self._logit[touched] = np.clip(self._logit[touched] + self.lam * inc, self._lo, self._hi)
         else:
-            right = expit(x)  # P(label right) given the reference answer
+            # The E-step of EM: P(label right | all labels of the line), own label included;
+            # judged by the others alone the credit would shrink towards 1/2.
+            right = expit(x)
             a = np.bincount(ann, weights=right, minlength=n)[touched]
             total = np.bincount(ann, minlength=n)[touched]
             self._a[touched] += a
@@ -378,7 +389,7 @@ class CrowdModel:
 
         ann_codes, ann_names = pd.factorize(frame["annotator"], sort=False)
         self.add_annotators(list(ann_names))
-        ann_all = np.array([self._index[a] for a in ann_names], dtype=np.intp)[ann_codes]
+        ann_all = self._annotator_indices(ann_names)[ann_codes]
         prog_codes, prog_ids = pd.factorize(frame["program_id"], sort=False)
         order = np.argsort(prog_codes, kind="stable")
         line_all = frame["line"].to_numpy(np.int64)[order]

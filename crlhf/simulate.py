@@ -223,7 +223,10 @@ class Crowd:
         return iter(self.annotators)
 
     def __getitem__(self, name: Hashable) -> SimulatedAnnotator:
-        return self.annotators[self._pool([name])[0]]
+        try:
+            return self.annotators[self._index[name]]
+        except (KeyError, TypeError):
+            raise KeyError(f"annotator {name!r} is not in this crowd") from None
 
     def __repr__(self) -> str:
         mix = Counter(a.kind for a in self.annotators)
@@ -262,8 +265,8 @@ class Crowd:
         Every annotator labels (each line with probability ``coverage``), or only those named
         in ``annotators``, or ``k`` of them drawn at random without replacement.
         """
-        batch = _Batch(pd.Index([program_id], dtype=object), _truth(truth),
-                       np.array([len(np.asarray(truth))], dtype=np.int64))
+        t = _truth(truth)
+        batch = _Batch(_object_index([program_id]), t, np.array([len(t)], dtype=np.int64))
         return self._generate(batch, self._pool(annotators), k, rng)
 
     def label_programs(self, truths, k: int | None = None, annotators=None, rng=None) -> pd.DataFrame:

@@ -41,7 +41,7 @@ class _Parsed:
     item: np.ndarray  # item (line) index of each label, items sorted by program_id, line
     ann: np.ndarray  # annotator index of each label
     lab: np.ndarray  # +1 / -1 (int8)
-    program_id: np.ndarray  # per item, object
+    program_id: np.ndarray  # per item, in the input's dtype
     line: np.ndarray  # per item, int64
     annotators: pd.Index  # annotator ids, in order of first appearance
 
@@ -59,6 +59,11 @@ def _check_frame(frame, columns, name: str) -> None:
         raise ValueError(f"{name} lacks column(s) {missing}; expected columns {list(columns)}")
 
 
+def _show(value):
+    """A cell for an error message: numpy scalars shown as plain Python values."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _int_values(col: pd.Series, name: str, field: str) -> np.ndarray:
     """``col`` as int64, or a ValueError naming the first row that is not an integer."""
     if np.issubdtype(col.dtype, np.integer):
@@ -70,7 +75,8 @@ def _int_values(col: pd.Series, name: str, field: str) -> np.ndarray:
     bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} row {col.index[i]!r}: {field} must be an integer, got {col.iloc[i]!r}")
+        raise ValueError(f"{name} row {_show(col.index[i])}: {field} must be an integer, "
+                         f"got {_show(col.iloc[i])}")
     return values.astype(np.int64)
 
 
@@ -79,19 +85,19 @@ def _check_values(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarra
     line = _int_values(frame["line"], name, "line")
     if (line < 0).any():
         i = int(np.flatnonzero(line < 0)[0])
-        raise ValueError(f"{name} row {frame.index[i]!r}: line must be >= 0, got {line[i]}")
+        raise ValueError(f"{name} row {_show(frame.index[i])}: line must be >= 0, got {line[i]}")
     lab = _int_values(frame["label"], name, "label")
     bad = (lab != 1) & (lab != -1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} row {frame.index[i]!r}: label must be +1 (correct) or -1 (wrong), "
-                         f"got {frame['label'].iloc[i]!r}")
+        raise ValueError(f"{name} row {_show(frame.index[i])}: label must be +1 (correct) or -1 "
+                         f"(wrong), got {_show(frame['label'].iloc[i])}")
     for field in ("program_id", "annotator"):
         if field in frame.columns:
             missing = frame[field].isna().to_numpy()
             if missing.any():
                 i = int(np.flatnonzero(missing)[0])
-                raise ValueError(f"{name} row {frame.index[i]!r}: {field} is missing")
+                raise ValueError(f"{name} row {_show(frame.index[i])}: {field} is missing")
     return line, lab.astype(np.int8)
 
 
@@ -105,9 +111,9 @@ def _item_codes(program_id: pd.Series, line: np.ndarray, name: str):
     lcode, luniq = pd.factorize(line, sort=True)
     key = pcode.astype(np.int64) * max(len(luniq), 1) + lcode
     icode, ikey = pd.factorize(key, sort=True)
-    pid = np.empty(len(ikey), dtype=object)
-    pid[:] = np.asarray(puniq, dtype=object)[ikey // max(len(luniq), 1)]
-    return icode.astype(np.intp), pid, np.asarray(luniq, dtype=np.int64)[ikey % max(len(luniq), 1)]
+    n_lines = max(len(luniq), 1)
+    pid = pd.Index(puniq).take(ikey // n_lines).to_numpy()  # keeps the ids' dtype
+    return icode.astype(np.intp), pid, np.asarray(luniq, dtype=np.int64)[ikey % n_lines]
 
 
 def _parse(labels, name: str = "labels") -> _Parsed:
@@ -199,19 +205,20 @@ def oracle(truth: pd.DataFrame) -> pd.DataFrame:
     if not len(truth):
         return _empty_result()
     item, pid, item_line = _item_codes(truth["program_id"], line, "truth")
-    label = np.zeros(len(pid), dtype=np.int8)
-    label[item] = lab  # for duplicated lines, the last row; checked below
+    _, first = np.unique(item, return_index=True)  # first row of each line
+    label = lab[first]
     conflict = label[item] != lab
     if conflict.any():
         i = int(np.flatnonzero(conflict)[0])
-        raise ValueError(f"truth row {truth.index[i]!r}: line {line[i]} of program "
-                         f"{truth['program_id'].iloc[i]!r} is listed with both labels (field 'label')")
+        raise ValueError(f"truth row {_show(truth.index[i])}: line {line[i]} of program "
+                         f"{_show(truth['program_id'].iloc[i])} is listed with both labels "
+                         "(field 'label')")
     return _result(pid, item_line, (label == 1).astype(np.float64), label)
 
 
 def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, tol: float = 1e-6,
-                init="majority", smoothing: float = 0.01, gold: pd.DataFrame | None = None,
-                tie: int = -1, return_annotators: bool = False):
+                init="majority", smoothing: float = 0.01, prior: float | None = None,
+                gold: pd.DataFrame | None = None, tie: int = -1, return_annotators: bool = False):
     """Binary Dawid-Skene by EM (Dawid & Skene 1979, *Appl. Statist.* 28:20-28).
 
     Each line has a latent truth ``z`` in {+1, -1} with prior ``pi = P(z = +1)``. Annotator ``a``
@@ -223,7 +230,10 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
       ``w_a(+1) = log(alpha_a / (1 - beta_a))`` and ``w_a(-1) = log((1 - alpha_a) / beta_a)``.
     - M-step: ``alpha_a = (sum_j T_j [y_aj = +1] + s) / (sum_j T_j + 2 s)``,
       ``beta_a = (sum_j (1 - T_j) [y_aj = -1] + s) / (sum_j (1 - T_j) + 2 s)`` over the lines
-      ``a`` labelled; one coin pools both; ``pi = (sum_j T_j + s) / (n_lines + 2 s)``.
+      ``a`` labelled; one coin pools both; ``pi = (sum_j T_j + s) / (n_lines + 2 s)``, or the
+      fixed ``prior`` when one is given (``coins="one", prior=0.5`` is eq 7 with ``p_i`` fitted
+      in batch; a free prior lets one coin collapse to "every line correct" on crowds whose
+      errors are one-sided).
 
     ``s = smoothing`` is a Laplace pseudo-count per cell (``s = 0``: plain maximum likelihood as
     in crowd-kit); every probability is then clipped into ``[1e-9, 1 - 1e-9]``, so an annotator
@@ -249,6 +259,11 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
         raise ValueError(f"tol must be finite and >= 0, got {tol!r}")
     if not (np.isfinite(smoothing) and smoothing >= 0):
         raise ValueError(f"smoothing must be finite and >= 0, got {smoothing!r}")
+    if prior is not None:
+        prior = float(prior)
+        if not 0 < prior < 1:
+            raise ValueError(f"prior must lie in (0, 1) or be None (estimated), got {prior!r}")
+    fixed_prior = prior
     p = _parse(labels)
     n_ann = len(p.annotators)
     pos = p.lab == 1
@@ -261,7 +276,7 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
         idx, values = _align(p, init, ("program_id", "line", "posterior"), "init", "posterior")
         bad = ~((values >= 0) & (values <= 1))
         if bad.any():
-            raise ValueError(f"init: posterior must lie in [0, 1], got {values[bad][0]!r}")
+            raise ValueError(f"init: posterior must lie in [0, 1], got {float(values[bad][0])}")
         t[idx] = values
     elif not (isinstance(init, str) and init == "majority"):
         raise ValueError(f"init must be 'majority' or a frame of posteriors, got {init!r}")
@@ -284,9 +299,10 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
             agree_neg = np.bincount(p.ann, weights=(1.0 - tr) * ~pos, minlength=n_ann)
             alpha = _ratio(agree_pos + smoothing, t_pos + 2 * smoothing)
             beta = _ratio(agree_neg + smoothing, n_labels - t_pos + 2 * smoothing)
-        prior = float(np.clip((t.sum() + smoothing) / (p.n_items + 2 * smoothing) if p.n_items
-                              else 0.5, _CLIP, 1 - _CLIP))
-        return alpha, beta, prior
+        if fixed_prior is not None:
+            return alpha, beta, fixed_prior
+        prior = (t.sum() + smoothing) / (p.n_items + 2 * smoothing) if p.n_items else 0.5
+        return alpha, beta, float(np.clip(prior, _CLIP, 1 - _CLIP))
 
     def e_step(alpha, beta, prior):
         w_pos = np.log(alpha) - np.log1p(-beta)
@@ -332,8 +348,8 @@ def _align(p: _Parsed, frame: pd.DataFrame, columns, name: str, value: str):
     values = pd.to_numeric(frame[value], errors="coerce").to_numpy(np.float64, na_value=np.nan)
     if not np.isfinite(values).all():
         i = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ValueError(f"{name} row {frame.index[i]!r}: {value} must be a number, "
-                         f"got {frame[value].iloc[i]!r}")
+        raise ValueError(f"{name} row {_show(frame.index[i])}: {value} must be a number, "
+                         f"got {_show(frame[value].iloc[i])}")
     items = pd.MultiIndex.from_arrays([p.program_id, p.line])
     idx = items.get_indexer(pd.MultiIndex.from_arrays([frame["program_id"].to_numpy(), line]))
     found = idx >= 0
@@ -390,6 +406,8 @@ def read_crowd_tsv(path: str | PathLike, values: tuple | None = None
             raise ValueError(f"{path}: only the label value(s) {sorted(numbers)} occur; "
                              "pass values=(negative, positive)")
         values = tuple(sorted(numbers)) if numbers else (0, 1)
+    if len(values) != 2 or values[0] == values[1]:
+        raise ValueError(f"values must be two different labels (negative, positive), got {values!r}")
     neg, positive = values
     lines = [ln for ln, _ in body]
     for c in ("response", "gold"):
@@ -397,7 +415,7 @@ def read_crowd_tsv(path: str | PathLike, values: tuple | None = None
         bad = (arr != neg) & (arr != positive)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{path}, line {lines[i]}: {c} {arr[i]!r} is neither {neg} nor {positive}")
+            raise ValueError(f"{path}, line {lines[i]}: {c} {arr[i]} is neither {neg} nor {positive}")
     response = np.where(np.asarray(fields["response"]) == positive, 1, -1) if body else np.zeros(0, int)
     gold_lab = np.where(np.asarray(fields["gold"]) == positive, 1, -1) if body else np.zeros(0, int)
     program_id = np.asarray(fields["orig_id"], dtype=object)

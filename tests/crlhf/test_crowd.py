@@ -189,7 +189,7 @@ labels_st = st.sampled_from([1, -1, 0])
     st.booleans(), st.sampled_from(["eq8", "beta"]), st.booleans(),
 )
 def test_never_nan_or_inf(rows, nu, lam, gc, loo, rel, gold):
-    m = CrowdModel(nu=min(max(nu, 0.01), 0.99), lam=lam, gold_certainty=gc, leave_one_out=loo,
+    m = CrowdModel(nu=min(max(nu, 0.05), 0.95), lam=lam, gold_certainty=gc, leave_one_out=loo,
                    reliability=rel).add_annotators(["a", "b", "c"])
     lab = np.array(rows, dtype=int).reshape(len(rows), 3)
     for _ in range(3):

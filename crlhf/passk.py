@@ -1,0 +1,53 @@
+"""The unbiased pass@k estimator (Chen et al. 2021), vectorised over problems."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def _counts(name, value):
+    arr = np.asarray(value)
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == object
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"{name} must be integer counts, got dtype {arr.dtype}")
+    if arr.dtype == object or np.issubdtype(arr.dtype, np.floating):
+        flat = arr.ravel()
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                   and float(v).is_integer() for v in flat):
+            raise TypeError(f"{name} must hold whole numbers")
+        arr = arr.astype(np.int64)
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative, got {arr.min()}")
+    return arr.astype(np.int64)
+
+
+def pass_at_k(n, c, k: int):
+    """pass@k = 1 - C(n - c, k) / C(n, k) for ``n`` samples of which ``c`` passed.
+
+    ``n`` and ``c`` are counts per problem (scalars or arrays; they broadcast). Computed in the
+    stable product form ``1 - prod_{i=n-c+1}^{n} (1 - k/i)`` (no huge binomials), as one pass of
+    cumulative ``log1p`` sums shared by all problems; 1.0 wherever ``n - c < k``. Returns a float
+    for scalar input, else an array of the broadcast shape. ``k > n`` raises ``ValueError``.
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    n_arr, c_arr = np.broadcast_arrays(_counts("n", n), _counts("c", c))
+    if (c_arr > n_arr).any():
+        i = np.flatnonzero(c_arr > n_arr)[0]
+        raise ValueError(f"c must not exceed n (c={c_arr.flat[i]}, n={n_arr.flat[i]})")
+    if (k > n_arr).any():
+        raise ValueError(f"k={k} exceeds the number of samples n={n_arr.min()}: "
+                         "pass@k needs n >= k")
+    top = int(n_arr.max()) if n_arr.size else 0
+    # logs[m] = sum_{i=k+1}^{m} log(1 - k/i); the product over (n-c, n] is exp(logs[n] - logs[n-c]).
+    i = np.arange(k + 1, top + 1, dtype=np.float64)
+    logs = np.concatenate([np.zeros(k + 1), np.cumsum(np.log1p(-k / i))])
+    fail = n_arr - c_arr
+    ratio = np.exp(logs[n_arr] - logs[np.maximum(fail, k)])
+    out = np.where(fail < k, 1.0, 1.0 - ratio)
+    return float(out) if out.ndim == 0 else out

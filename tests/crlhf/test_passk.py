@@ -1,0 +1,96 @@
+"""pass@k against exact rational values."""
+
+from fractions import Fraction
+from math import comb
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crlhf.passk import pass_at_k
+
+
+def exact(n, c, k):
+    return Fraction(1) - Fraction(comb(n - c, k), comb(n, k))
+
+
+def close(got, want):
+    return abs(got - float(want)) <= 1e-12 + 1e-10 * float(want)
+
+
+@pytest.mark.parametrize("n,c,k", [(1, 0, 1), (1, 1, 1), (10, 3, 1), (10, 3, 5), (10, 3, 8),
+                                   (10, 3, 10), (20, 0, 10), (20, 20, 10), (200, 1, 100),
+                                   (200, 13, 10), (200, 199, 100), (1000, 7, 100)])
+def test_scalar_matches_exact_value(n, c, k):
+    got = pass_at_k(n, c, k)
+    assert isinstance(got, float)
+    assert close(got, exact(n, c, k))
+
+
+def test_vectorised_over_problems_matches_exact_values():
+    n = np.array([200, 200, 50, 10, 10, 37])
+    c = np.array([0, 3, 50, 9, 1, 12])
+    got = pass_at_k(n, c, 10)
+    assert got.shape == (6,)
+    for g, ni, ci in zip(got, n, c):
+        assert close(g, exact(int(ni), int(ci), 10))
+
+
+def test_scalar_n_broadcasts_over_problems():
+    got = pass_at_k(20, [0, 5, 20], 3)
+    assert np.allclose(got, [float(exact(20, c, 3)) for c in (0, 5, 20)])
+
+
+def test_fewer_failures_than_k_is_certain_success():
+    assert pass_at_k(10, 8, 3) == 1.0  # n - c = 2 < k: every k-subset holds a pass
+    assert exact(10, 8, 3) == 1
+
+
+def test_no_correct_samples_gives_zero():
+    assert pass_at_k(100, 0, 1) == 0.0
+    assert np.all(pass_at_k([5, 50, 500], 0, 5) == 0.0)
+
+
+def test_pass_at_1_is_the_fraction_correct():
+    assert close(pass_at_k(40, 13, 1), Fraction(13, 40))
+
+
+def test_k_larger_than_n_is_a_clear_error():
+    with pytest.raises(ValueError, match="k=5 exceeds the number of samples"):
+        pass_at_k(4, 1, 5)
+    with pytest.raises(ValueError, match="exceeds"):
+        pass_at_k([10, 3], [1, 1], 5)
+
+
+@pytest.mark.parametrize("n,c,k,err", [(5, 6, 1, ValueError), (5, -1, 1, ValueError),
+                                       (5, 1, 0, ValueError), (5, 1, 1.5, TypeError),
+                                       (5, 1, True, TypeError), (5.5, 1, 1, TypeError),
+                                       ([5, 5], ["a", "b"], 1, TypeError)])
+def test_bad_input_is_rejected(n, c, k, err):
+    with pytest.raises(err):
+        pass_at_k(n, c, k)
+
+
+def test_whole_floats_are_accepted():
+    assert close(pass_at_k(10.0, np.float64(3), 2), exact(10, 3, 2))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 400).flatmap(
+    lambda n: st.tuples(st.just(n), st.integers(0, n), st.integers(1, n))))
+def test_matches_exact_formula_for_any_counts(nck):
+    n, c, k = nck
+    assert close(pass_at_k(n, c, k), exact(n, c, k))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=1, max_size=30), st.integers(1, 60))
+def test_vector_equals_elementwise(cs, k):
+    n = 60
+    got = pass_at_k(n, cs, k)
+    assert got.shape == (len(cs),)
+    assert np.all((got >= 0) & (got <= 1))
+    for g, c in zip(got, cs):
+        assert g == pass_at_k(n, c, k)
+        assert close(g, exact(n, c, k))

@@ -98,3 +98,26 @@ def _jsonable(data):
     if isinstance(data, np.generic):
         return data.item()
     return data
+
+
+def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, **style):
+    """pass@k against k, one line per temperature (``passk``: ``temperature, k, pass_at_k``,
+    as in ``EvalResult.passk``); ``label`` prefixes the legend, to compare runs on one axis."""
+    missing = {"temperature", "k", "pass_at_k"} - set(passk.columns)
+    if missing:
+        raise ValueError(f"passk lacks column(s) {sorted(missing)}")
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+    else:
+        fig = ax.figure
+    for temp, g in passk.sort_values("k").groupby("temperature"):
+        name = f"T={temp:g}" if label is None else f"{label}, T={temp:g}"
+        ax.plot(g.k, g.pass_at_k, marker="o", label=name, **style)
+    ax.set_xscale("log")
+    ax.set_xlabel("k")
+    ax.set_ylabel("pass@k")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

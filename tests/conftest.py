@@ -1,0 +1,41 @@
+"""Shared fixtures: a real PostgreSQL server for the label-store tests.
+
+``postgres_url`` is ``$CRLHF_TEST_POSTGRES_URL`` when set; otherwise a throwaway cluster
+started from the PostgreSQL binaries (``apt-get install postgresql``) for the test session;
+otherwise the PostgreSQL tests skip with the reason printed, or fail when
+``CRLHF_TEST_POSTGRES=require`` (CI sets it so that they cannot silently skip).
+"""
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A SQLAlchemy URL of a PostgreSQL server that tests may create schemas in."""
+    url = os.environ.get("CRLHF_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from crlhf.store import TemporaryPostgres, find_postgres_bindir
+
+    required = os.environ.get("CRLHF_TEST_POSTGRES") == "require"
+    if find_postgres_bindir() is None:
+        reason = "no PostgreSQL server: set CRLHF_TEST_POSTGRES_URL or apt-get install postgresql"
+        if required:
+            pytest.fail(reason)
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    server = TemporaryPostgres(durable=False)
+    try:
+        url = server.start()
+    except Exception as exc:  # noqa: BLE001 - report why, then skip or fail
+        server.stop()
+        reason = f"could not start a throwaway PostgreSQL cluster: {exc}"
+        if required:
+            pytest.fail(reason)
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    yield url
+    server.stop()

@@ -249,6 +249,52 @@ class CrowdModel:
         """Like :meth:`ingest`, without updating any reliability (for dashboards)."""
         return self._program(labels, program, program_id, n_lines, truth=None, update=False)
 
+    def assess_log(self, log: pd.DataFrame, programs: Mapping | None = None) -> pd.DataFrame:
+        """Posteriors (eq 7) of every program in a label log under the current reliabilities,
+        without updating any (for dashboards and active labelling), vectorised over all
+        programs at once.
+
+        ``log``: columns ``program_id, line, annotator, label`` (+ optional ``order``; the
+        latest label of an annotator for a line wins); every annotator must be registered.
+        ``programs``: ``program_id -> text``, for line counts and the lines counted in ``k``;
+        without a text a program has as many lines as its last labelled one, all counted.
+        Returns the frame of ``ReplayResult.lines``: ``program_id, line, posterior,
+        consensus, counted``, programs in order of their first label.
+        """
+        frame = _latest_labels(log)
+        ann = self._annotator_indices(frame["annotator"]) if len(frame) else np.zeros(0, np.intp)
+        codes, pids = pd.factorize(frame["program_id"], sort=False)
+        line = frame["line"].to_numpy(np.int64)
+        lab = frame["label"].to_numpy(np.int64)
+        n_prog = len(pids)
+        max_line = np.full(n_prog, -1, dtype=np.int64)
+        np.maximum.at(max_line, codes, line)
+        n_lines = max_line + 1
+        counted_parts: list[np.ndarray] = []
+        for j, pid in enumerate(pids):
+            if programs is not None and pid in programs:
+                counted = counted_lines(programs[pid], self.count_blank)
+                if max_line[j] >= len(counted):
+                    raise ValueError(f"program {pid!r}: line {max_line[j]} is out of range for "
+                                     f"{len(counted)} lines (field 'line')")
+                n_lines[j] = len(counted)
+            else:
+                counted = np.ones(n_lines[j], dtype=bool)
+            counted_parts.append(counted)
+        offsets = np.concatenate([[0], np.cumsum(n_lines)])
+        total = int(offsets[-1])
+        logodds = self._prior_logit + np.bincount(offsets[codes] + line, weights=lab * self._logit[ann],
+                                                  minlength=total)
+        pid_obj = np.empty(n_prog, dtype=object)
+        pid_obj[:] = list(pids)
+        return pd.DataFrame({
+            "program_id": np.repeat(pid_obj, n_lines),
+            "line": np.arange(total) - np.repeat(offsets[:-1], n_lines),
+            "posterior": expit(logodds),
+            "consensus": np.sign(logodds).astype(np.int8),
+            "counted": np.concatenate(counted_parts) if counted_parts else np.zeros(0, dtype=bool),
+        })
+
     def _program(self, labels, program, program_id, n_lines, truth, update) -> ProgramResult:
         counted = None
         if program is not None:
@@ -368,31 +414,7 @@ class CrowdModel:
         a mapping ``program_id -> [+1/-1 per line]`` or a frame ``program_id, line, label``.
         ``programs``: ``program_id -> text``, for line counts and the lines counted in ``k``.
         """
-        if not isinstance(log, pd.DataFrame):
-            raise TypeError(f"log must be a DataFrame with columns {LOG_COLUMNS}")
-        missing = [c for c in LOG_COLUMNS if c not in log.columns]
-        if missing:
-            raise ValueError(f"log lacks column(s) {missing}; expected {LOG_COLUMNS} (+ optional order)")
-        frame = log.loc[:, [*LOG_COLUMNS, *(["order"] if "order" in log.columns else [])]]
-        if "order" in frame.columns:
-            frame = frame.sort_values("order", kind="stable")
-        line_all = _int_column(frame["line"], "line")
-        lab_all = _int_column(frame["label"], "label")
-        bad = (lab_all != 1) & (lab_all != -1)
-        if bad.any():
-            row = frame.index[np.flatnonzero(bad)[0]]
-            raise ValueError(f"log row {row}: label {lab_all[bad][0].item()} is not +1 or -1 "
-                             "(field 'label')")
-        if (line_all < 0).any():
-            row = frame.index[np.flatnonzero(line_all < 0)[0]]
-            raise ValueError(f"log row {row}: line must be >= 0 (field 'line')")
-        if frame["annotator"].isna().any() or frame["program_id"].isna().any():
-            field = "annotator" if frame["annotator"].isna().any() else "program_id"
-            row = frame.index[np.flatnonzero(frame[field].isna().to_numpy())[0]]
-            raise ValueError(f"log row {row}: missing {field}")
-        frame = frame.assign(line=line_all, label=lab_all)
-        keep = ~frame.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()
-        frame = frame[keep]
+        frame = _latest_labels(log)
 
         ann_codes, ann_names = pd.factorize(frame["annotator"], sort=False)
         self.add_annotators(list(ann_names))
@@ -457,6 +479,36 @@ class CrowdModel:
                                                  "k": ks, "gold": is_gold}))
 
 
+def _latest_labels(log) -> pd.DataFrame:
+    """A label log checked and reduced to the latest label of each annotator for each line
+    (sorted by ``order`` when there is one, stably); ``line`` and ``label`` as int64."""
+    if not isinstance(log, pd.DataFrame):
+        raise TypeError(f"log must be a DataFrame with columns {LOG_COLUMNS}")
+    missing = [c for c in LOG_COLUMNS if c not in log.columns]
+    if missing:
+        raise ValueError(f"log lacks column(s) {missing}; expected {LOG_COLUMNS} (+ optional order)")
+    frame = log.loc[:, [*LOG_COLUMNS, *(["order"] if "order" in log.columns else [])]]
+    if "order" in frame.columns:
+        frame = frame.sort_values("order", kind="stable")
+    line_all = _int_column(frame["line"], "line")
+    lab_all = _int_column(frame["label"], "label")
+    bad = (lab_all != 1) & (lab_all != -1)
+    if bad.any():
+        row = frame.index[np.flatnonzero(bad)[0]]
+        raise ValueError(f"log row {row}: label {lab_all[bad][0].item()} is not +1 or -1 "
+                         "(field 'label')")
+    if (line_all < 0).any():
+        row = frame.index[np.flatnonzero(line_all < 0)[0]]
+        raise ValueError(f"log row {row}: line must be >= 0 (field 'line')")
+    if frame["annotator"].isna().any() or frame["program_id"].isna().any():
+        field = "annotator" if frame["annotator"].isna().any() else "program_id"
+        row = frame.index[np.flatnonzero(frame[field].isna().to_numpy())[0]]
+        raise ValueError(f"log row {row}: missing {field}")
+    frame = frame.assign(line=line_all, label=lab_all)
+    keep = ~frame.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()
+    return frame[keep]
+
+
 def _int_column(col: pd.Series, field: str) -> np.ndarray:
     values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values) | (values != np.round(values))
@@ -500,3 +552,153 @@ def labels_frame(labels: Sequence[Sequence[int]] | np.ndarray, annotators: Seque
     names[:] = list(annotators)
     return pd.DataFrame({"program_id": program_id, "line": line, "annotator": names[col],
                          "label": arr[line, col].astype(np.int64)})
+
+
+# ----------------------------------------------------------------------------- thresholds and summaries
+LINE_COLUMNS = ("program_id", "line", "posterior", "counted")
+
+
+def _check_lines(lines) -> pd.DataFrame:
+    if not isinstance(lines, pd.DataFrame):
+        raise TypeError("lines must be the frame of ReplayResult.lines (program_id, line, posterior, counted)")
+    missing = [c for c in LINE_COLUMNS if c not in lines.columns]
+    if missing:
+        raise ValueError(f"lines lack column(s) {missing}; expected {LINE_COLUMNS} (ReplayResult.lines)")
+    return lines
+
+
+def _check_tau(tau) -> float:
+    return _check_prob("tau", tau, open_=False)
+
+
+def scores_at(lines: pd.DataFrame, tau: float = 0.5) -> pd.DataFrame:
+    """The reward ``s = c / k`` of every program at threshold ``tau``, from per-line posteriors
+    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`): ``c`` counted lines with
+    posterior ``> tau``, ``k`` counted lines; ``s = 0`` when ``k = 0``. Returns ``program_id,
+    score, k`` in order of first appearance."""
+    lines = _check_lines(lines)
+    tau = _check_tau(tau)
+    codes, pids = pd.factorize(lines["program_id"], sort=False)
+    counted = lines["counted"].to_numpy(dtype=bool)
+    post = lines["posterior"].to_numpy(dtype=float)
+    k = np.bincount(codes, weights=counted, minlength=len(pids))
+    c = np.bincount(codes, weights=counted & (post > tau), minlength=len(pids))
+    pid_obj = np.empty(len(pids), dtype=object)
+    pid_obj[:] = list(pids)
+    return pd.DataFrame({"program_id": pid_obj, "score": np.divide(c, k, out=np.zeros_like(c), where=k > 0),
+                         "k": k.astype(np.int64)})
+
+
+def truth_frame(truth) -> pd.DataFrame:
+    """Line truth as a frame ``program_id, line, truth`` (+1 correct / -1 wrong), from a frame
+    with ``program_id, line`` and ``truth`` or ``label`` (as ``LabelStore.gold()``), or a
+    mapping ``program_id -> [+1/-1 per line]``."""
+    if isinstance(truth, pd.DataFrame):
+        col = "truth" if "truth" in truth.columns else "label" if "label" in truth.columns else None
+        missing = [c for c in ("program_id", "line") if c not in truth.columns] + ([] if col else ["truth"])
+        if missing:
+            raise ValueError(f"truth frame lacks column(s) {missing}; expected program_id, line, truth (or label)")
+        values = _int_column(truth[col], "truth")
+        lines = _int_column(truth["line"], "line")
+        frame = pd.DataFrame({"program_id": truth["program_id"].to_numpy(dtype=object), "line": lines,
+                              "truth": values})
+    elif isinstance(truth, Mapping):
+        mapping = _gold_mapping(truth)
+        lengths = np.array([len(v) for v in mapping.values()], dtype=np.int64)
+        pid_obj = np.empty(len(mapping), dtype=object)
+        pid_obj[:] = list(mapping)
+        frame = pd.DataFrame({"program_id": np.repeat(pid_obj, lengths),
+                              "line": np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else
+                              np.zeros(0, np.int64),
+                              "truth": np.concatenate(list(mapping.values())) if mapping else np.zeros(0, np.int64)})
+    else:
+        raise TypeError(f"truth must be a frame (program_id, line, truth) or a mapping program_id -> "
+                        f"[+1/-1 per line], got {type(truth).__name__}")
+    bad = ~np.isin(frame["truth"].to_numpy(), (1, -1))
+    if bad.any():
+        raise ValueError(f"truth row {int(np.flatnonzero(bad)[0])}: line truth must be +1 or -1 (field 'truth')")
+    return frame.drop_duplicates(["program_id", "line"], keep="last").reset_index(drop=True)
+
+
+def threshold_curve(lines: pd.DataFrame, truth, taus=None) -> pd.DataFrame:
+    """How the threshold ``tau`` of ``s = c/k`` trades off against the truth, for each ``tau``
+    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of counted lines
+    with known truth where ``posterior > tau`` agrees with it), ``score_mae`` (mean absolute
+    error of ``s`` against the true share of correct counted lines, over programs whose
+    counted lines all have truth), ``mean_score``, ``n_lines`` and ``n_programs`` evaluated.
+    Vectorised over lines and thresholds."""
+    lines = _check_lines(lines)
+    taus = np.round(np.linspace(0, 1, 51), 2) if taus is None else np.atleast_1d(np.asarray(taus, dtype=float))
+    for t in taus:
+        _check_tau(t)
+    t_frame = truth_frame(truth)
+    key = pd.MultiIndex.from_arrays([lines["program_id"].to_numpy(dtype=object), lines["line"].to_numpy()])
+    pos = pd.MultiIndex.from_arrays([t_frame["program_id"].to_numpy(dtype=object),
+                                     t_frame["line"].to_numpy()]).get_indexer(key)
+    known = pos >= 0
+    t_line = np.where(known, t_frame["truth"].to_numpy()[np.maximum(pos, 0)], 0)
+    counted = lines["counted"].to_numpy(dtype=bool)
+    post = lines["posterior"].to_numpy(dtype=float)
+    codes, pids = pd.factorize(lines["program_id"], sort=False)
+    n_prog = len(pids)
+    k = np.bincount(codes, weights=counted, minlength=n_prog)
+    k_known = np.bincount(codes, weights=counted & known, minlength=n_prog)
+    full = (k > 0) & (k_known == k)  # programs whose every counted line has truth
+    true_s = np.divide(np.bincount(codes, weights=counted & (t_line > 0), minlength=n_prog), k,
+                       out=np.zeros(n_prog), where=k > 0)
+    use = counted & known
+    above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
+    n_used = int(use.sum())
+    acc = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1) / n_used if n_used else np.full(len(taus), np.nan)
+    c = np.zeros((len(taus), n_prog))
+    for i in range(len(taus)):  # one bincount per threshold (51 by default)
+        c[i] = np.bincount(codes, weights=above[i] & counted, minlength=n_prog)
+    s = np.divide(c, k[None, :], out=np.zeros_like(c), where=k[None, :] > 0)
+    n_full = int(full.sum())
+    mae = np.abs(s[:, full] - true_s[full][None, :]).mean(axis=1) if n_full else np.full(len(taus), np.nan)
+    return pd.DataFrame({"tau": taus, "line_accuracy": acc, "score_mae": mae,
+                         "mean_score": s.mean(axis=1) if n_prog else np.full(len(taus), np.nan),
+                         "n_lines": n_used, "n_programs": n_full})
+
+
+def annotator_summary(model: CrowdModel, log: pd.DataFrame, gold=None) -> pd.DataFrame:
+    """One row per annotator of ``model`` (a leaderboard), best reliability first:
+    ``annotator, reliability`` (current ``p_i``), ``n_labels`` (latest labels), ``n_programs``,
+    ``gold_lines`` (gold lines labelled) and ``gold_accuracy`` (share of them labelled as the
+    truth says; NaN without gold labels)."""
+    if not isinstance(model, CrowdModel):
+        raise TypeError(f"model must be a CrowdModel, got {type(model).__name__}")
+    frame = _latest_labels(log)
+    names = pd.Index(model.annotators, dtype=object)
+    rel = model.reliabilities.to_numpy()
+    codes, uniques = pd.factorize(frame["annotator"], sort=False)
+    where = names.get_indexer(pd.Index(uniques, dtype=object))
+    if (where < 0).any():
+        raise ValueError(f"annotator {uniques[int(np.flatnonzero(where < 0)[0])]!r} of the log "
+                         "is not registered in the model (field 'annotator')")
+    ann = where[codes] if len(codes) else np.zeros(0, dtype=np.intp)
+    n = len(names)
+    n_labels = np.bincount(ann, minlength=n)
+    pcodes, puniques = pd.factorize(frame["program_id"], sort=False)
+    pairs = np.unique(ann.astype(np.int64) * max(len(puniques), 1) + pcodes)
+    n_programs = np.bincount(pairs // max(len(puniques), 1), minlength=n)
+    gold_lines = np.zeros(n, dtype=np.int64)
+    gold_right = np.zeros(n)
+    if gold is not None:
+        t_frame = truth_frame(gold)
+        on_gold = frame["program_id"].isin(pd.unique(t_frame["program_id"])).to_numpy(dtype=bool)
+        if len(t_frame) and on_gold.any():
+            sub, sub_ann = frame[on_gold], ann[on_gold]
+            key = pd.MultiIndex.from_arrays([sub["program_id"].to_numpy(dtype=object), sub["line"].to_numpy()])
+            pos = pd.MultiIndex.from_arrays([t_frame["program_id"].to_numpy(dtype=object),
+                                             t_frame["line"].to_numpy()]).get_indexer(key)
+            known = pos >= 0
+            right = known & (sub["label"].to_numpy() == t_frame["truth"].to_numpy()[np.maximum(pos, 0)])
+            gold_lines = np.bincount(sub_ann, weights=known, minlength=n).astype(np.int64)
+            gold_right = np.bincount(sub_ann, weights=right, minlength=n)
+    out = pd.DataFrame({
+        "annotator": names.to_numpy(dtype=object), "reliability": rel, "n_labels": n_labels.astype(np.int64),
+        "n_programs": n_programs.astype(np.int64), "gold_lines": gold_lines,
+        "gold_accuracy": np.divide(gold_right, gold_lines, out=np.full(n, np.nan), where=gold_lines > 0),
+    })
+    return out.sort_values(["reliability", "n_labels"], ascending=[False, False], kind="stable").reset_index(drop=True)

@@ -28,11 +28,16 @@ def reliability_trajectories(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_reliabilities(history: pd.DataFrame, truth: dict | pd.Series | None = None, title=None,
-                       ax=None):
+                       ax=None, tight: bool = True, max_points: int | None = None):
     """``p_i`` of every annotator against the step (program) count; with ``truth`` (true
-    accuracies) each line is coloured by it."""
+    accuracies) each line is coloured by it. ``tight=False`` skips ``tight_layout`` and
+    ``max_points`` keeps at most that many steps (evenly spaced, the last one kept): both
+    for live views that redraw every second."""
     plt = _pyplot()
     wide = reliability_trajectories(history)
+    if max_points is not None and len(wide) > max_points:
+        keep = np.unique(np.linspace(0, len(wide) - 1, int(max_points)).round().astype(int))
+        wide = wide.iloc[keep]
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 4))
     else:
@@ -51,7 +56,8 @@ def plot_reliabilities(history: pd.DataFrame, truth: dict | pd.Series | None = N
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0.3, 1.0))
         fig.colorbar(sm, ax=ax, label="true accuracy")
     ax.set_title(title or "Annotator reliabilities")
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     return fig
 
 
@@ -117,6 +123,37 @@ def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, **style):
     ax.set_xscale("log")
     ax.set_xlabel("k")
     ax.set_ylabel("pass@k")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_threshold_curve(curves, tau: float | None = None, ax=None):
+    """Line accuracy and score MAE against the threshold ``tau`` of ``s = c/k``.
+
+    ``curves``: one frame from ``crlhf.crowd.threshold_curve`` or a mapping ``label -> frame``
+    (several crowd models on one axis); ``tau`` draws a marker at the threshold in use."""
+    if isinstance(curves, pd.DataFrame):
+        curves = {None: curves}
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+    else:
+        fig = ax.figure
+    for i, (name, curve) in enumerate(curves.items()):
+        missing = {"tau", "line_accuracy", "score_mae"} - set(curve.columns)
+        if missing:
+            raise ValueError(f"curve lacks column(s) {sorted(missing)}: pass crlhf.crowd.threshold_curve(...)")
+        colour = f"C{i}"
+        suffix = "" if name is None else f" ({name})"
+        ax.plot(curve["tau"], curve["line_accuracy"], color=colour, label=f"line accuracy{suffix}")
+        ax.plot(curve["tau"], curve["score_mae"], color=colour, ls="--", label=f"score MAE{suffix}")
+    if tau is not None:
+        ax.axvline(tau, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel(r"threshold $\tau$ (a line counts as correct when P > $\tau$)")
+    ax.set_ylabel("accuracy / MAE")
+    ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -483,7 +483,7 @@ def test_sqlite_writers_queue_on_a_lock_that_times_out(tmp_path):
     done = threading.Event()
     fd = os.open(str(tmp_path / "labels.db-writelock"), os.O_RDWR)
     fcntl.flock(fd, fcntl.LOCK_EX)
-    threading.Timer(0.1, lambda: (os.close(fd), done.set())).start()
+    threading.Timer(0.1, lambda: (done.set(), os.close(fd))).start()  # set before release
     assert store.add_label(tok, "p", 0, 1).stored == 1  # waits for the holder, then writes
     assert done.is_set()
     assert store.labels(latest=False)["label"].tolist() == [-1, 1]

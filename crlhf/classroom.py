@@ -1,0 +1,165 @@
+"""``crlhf classroom``: serve the annotation app to a class with Voila (one kernel per student).
+
+    crlhf classroom --db labels.db [--port 8866] [--ip 127.0.0.1] [--password PW | --token TOKEN]
+                    [--n-gold 5] [--no-feedback] [--active] [--round ID] [--max-annotators N]
+                    [--require-all]
+
+The server binds to 127.0.0.1 unless ``--ip`` says otherwise (``--ip 0.0.0.0`` for a lab
+network) and is protected by a token (made up unless given) or, with ``--password``, by a
+password form. It prints the URL to hand out. Each student's page gets its own kernel running
+``widgets.classroom.ClassroomApp`` on the same store: students enter a name (registered in the
+store; a name already taken is refused) and label their queue, gold programs first. The
+instructor opens ``notebooks/04_classroom_dashboard.ipynb`` with ``CRLHF_CLASSROOM_DB`` set to
+the same store (or ``CrowdDashboard(LabelStore(...))`` in any notebook).
+
+``--db`` takes a SQLite path (created if missing, WAL mode) or a database URL
+(``postgresql+psycopg://...``) for a class beyond one machine. This module imports Voila and
+the widgets lazily: ``import crlhf`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+ENV_DB = "CRLHF_CLASSROOM_DB"
+ENV_OPTIONS = "CRLHF_CLASSROOM_OPTIONS"
+DEFAULT_PORT = 8866
+
+APP_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+               "source": ["from widgets.classroom import ClassroomApp\n", "\n", "ClassroomApp.from_env()"]}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                 "language_info": {"name": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The arguments of ``crlhf classroom`` (added to ``parser`` if given, e.g. a subparser)."""
+    p = parser or argparse.ArgumentParser(prog="crlhf classroom", description=__doc__.split("\n\n")[0])
+    p.add_argument("--db", required=True, help="the label store: a SQLite file path or a database URL")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 for the network)")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--password", help="protect the app with this password (a login form) instead of a token")
+    auth.add_argument("--token", help="the access token in the URL (default: a random one)")
+    p.add_argument("--n-gold", type=int, default=5, help="gold programs each student labels first (default 5)")
+    p.add_argument("--no-feedback", action="store_true", help="do not show the truth of gold programs after a submit")
+    p.add_argument("--active", action="store_true", help="route students to the least certain programs")
+    p.add_argument("--round", type=int, dest="round_id", help="only programs of this round")
+    p.add_argument("--max-annotators", type=int, help="stop serving a program once this many have labelled it")
+    p.add_argument("--require-all", action="store_true", help="every line needs a label before a submit")
+    return p
+
+
+def _session_options(args) -> dict:
+    return {"n_gold": args.n_gold, "feedback": not args.no_feedback, "active": args.active,
+            "round_id": args.round_id, "max_annotators": args.max_annotators, "require_all": args.require_all}
+
+
+def _store_url(db: str) -> str:
+    """A database URL for ``db`` (a path becomes an absolute SQLite URL, for every kernel)."""
+    from .store import _normalise_url
+
+    return _normalise_url(db).render_as_string(hide_password=False)
+
+
+def _hosts(ip: str) -> list[str]:
+    if ip not in ("", "0.0.0.0", "::"):
+        return [ip]
+    hosts = [socket.gethostname()]
+    try:
+        hosts += sorted({a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+                        - {"127.0.0.1"})
+    except OSError:
+        pass
+    return hosts
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Start the Voila server for parsed ``args`` (see :func:`build_parser`); blocks until stopped."""
+    from .store import LabelStore
+
+    url = _store_url(args.db)
+    store = LabelStore(url)  # creates the tables in a new store; fails early on a bad URL
+    progs, names = store.programs(), store.annotators()
+    store.close()
+    n_gold = int(progs["gold"].sum()) if len(progs) else 0
+
+    try:
+        from jupyter_server.auth import passwd
+        from traitlets.config import Config
+        from voila.app import Voila
+    except ImportError as exc:
+        print(f"crlhf classroom needs the notebook extras (voila, ipywidgets, anywidget): "
+              f"pip install 'crlhf[notebook]' ({exc})", file=sys.stderr)
+        return 2
+    spec = importlib.util.find_spec("widgets")  # located, not imported: crlhf never imports widgets
+    if spec is None or spec.origin is None:
+        print("crlhf classroom needs the `widgets` package of this repository (pip install -e .)", file=sys.stderr)
+        return 2
+
+    folder = Path(tempfile.mkdtemp(prefix="crlhf-classroom-"))
+    atexit.register(shutil.rmtree, folder, True)
+    notebook = folder / "classroom.ipynb"
+    notebook.write_text(json.dumps(APP_NOTEBOOK, indent=1))
+    os.environ[ENV_DB] = url
+    os.environ[ENV_OPTIONS] = json.dumps(_session_options(args))
+    source_root = str(Path(spec.origin).resolve().parent.parent)  # kernels import this very code
+    os.environ["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
+
+    token = "" if args.password else (args.token or secrets.token_urlsafe(24))
+    c = Config()
+    c.Voila.ip = args.ip
+    c.Voila.port = int(args.port)
+    c.Voila.port_retries = 0
+    c.Voila.open_browser = False
+    c.Voila.token = token
+    c.Voila.root_dir = str(folder)
+    c.VoilaConfiguration.show_tracebacks = False
+    if args.password:
+        c.PasswordIdentityProvider.hashed_password = passwd(args.password)
+    app = Voila(config=c)
+    app.initialize([str(notebook)])
+
+    query = f"?token={token}" if token else ""
+    print(f"crlhf classroom: {len(progs)} programs ({n_gold} gold) and {len(names)} annotators in "
+          f"{LabelStore.__name__}({_redact(url)!r})")
+    for host in _hosts(args.ip):
+        print(f"Students open: http://{host}:{args.port}/{query}")
+    if args.password:
+        print("Access is by the password given with --password.")
+    print(f"Instructor: {ENV_DB}={_redact(url)} jupyter lab notebooks/04_classroom_dashboard.ipynb")
+    print("Stop with Ctrl-C.", flush=True)
+    try:
+        app.start()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _redact(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``python -m crlhf.classroom --db labels.db`` (what ``crlhf classroom`` runs)."""
+    args = build_parser().parse_args(argv)
+    return serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The classroom app without a browser: sign up, a name taken, continuing with a code, and the
+settings that the server passes to every kernel."""
+
+import json
+
+import pytest
+
+from crlhf import classroom
+from widgets.classroom import ClassroomApp
+from widgets.session import AnnotationSession
+
+
+def test_sign_up_label_and_names_cannot_be_taken(store):
+    app = ClassroomApp(store, n_gold=1, feedback=False)
+    assert app.children == (app.form,)
+    assert not app.sign_up("   ") and "enter your name" in app.status.value
+    app.name.value = "alice"
+    app.start_button.click()  # what the button's front end does
+    assert isinstance(app.session, AnnotationSession) and app.session.annotator == "alice"
+    token = app.session.token
+    assert token in app.children[0].value  # her code, on her own page
+    ann = app.session.line_annotator
+    assert ann.program_id == "g0" and ann.autofocus
+    ann.press("c", "c", "w", "Enter")
+    assert ann.program_id == "p0"  # feedback=False: straight on
+
+    other = ClassroomApp(store)
+    assert not other.sign_up("alice")  # a second student cannot take her name
+    assert "is taken" in other.status.value and other.session is None
+    assert not other.sign_in("guess")
+    assert "not known" in other.status.value
+    back = ClassroomApp(store, n_gold=1)
+    back.code.value = token
+    back.continue_button.click()
+    assert back.session.annotator == "alice" and back.session.line_annotator.program_id == "p0"
+    assert "Welcome back" in back.children[0].value and token not in back.children[0].value
+    assert set(store.labels()["annotator"]) == {"alice"}
+
+
+def test_from_env_reads_the_servers_settings(store, monkeypatch):
+    monkeypatch.setenv(classroom.ENV_DB, str(store.url))
+    monkeypatch.setenv(classroom.ENV_OPTIONS, json.dumps({"n_gold": 0, "require_all": True}))
+    app = ClassroomApp.from_env()
+    assert app.store.url == store.url and app.session_options == {"n_gold": 0, "require_all": True}
+    assert app.sign_up("bob") and app.session.line_annotator.program_id == "p0"
+    monkeypatch.delenv(classroom.ENV_DB)
+    with pytest.raises(RuntimeError, match="crlhf classroom"):
+        ClassroomApp.from_env()
+    with pytest.raises(ValueError, match="unknown session option"):
+        ClassroomApp(store, colour="red")
+
+
+def test_command_line_arguments():
+    args = classroom.build_parser().parse_args(["--db", "x.db"])
+    assert (args.port, args.ip, args.password, args.token, args.n_gold) == (8866, "127.0.0.1", None, None, 5)
+    assert classroom._session_options(args) == {"n_gold": 5, "feedback": True, "active": False, "round_id": None,
+                                                "max_annotators": None, "require_all": False}
+    args = classroom.build_parser().parse_args(["--db", "x.db", "--port", "9000", "--ip", "0.0.0.0", "--password",
+                                                "pw", "--no-feedback", "--active", "--max-annotators", "3"])
+    assert (args.port, args.ip, args.password, args.max_annotators) == (9000, "0.0.0.0", "pw", 3)
+    with pytest.raises(SystemExit):
+        classroom.build_parser().parse_args(["--db", "x.db", "--password", "a", "--token", "b"])
+    with pytest.raises(SystemExit):
+        classroom.build_parser().parse_args([])
+    assert classroom._store_url("rel.db").startswith("sqlite:////")

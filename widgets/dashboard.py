@@ -1,0 +1,329 @@
+"""CrowdDashboard: the crowd's posteriors and reliabilities, live from a ``LabelStore``.
+
+A refresh reads only the labels written since the last one (``labels(since=...)``), appends
+them to the log it holds, and replays that log into a fresh ``CrowdModel`` (the same replay
+as ``LabelStore.replay``: the latest label of each annotator for each line, programs in order
+of their first label, registered annotators first, gold programs calibrating). Nothing is
+recomputed when nothing changed. A background thread refreshes about once a second
+(``interval``), so the kernel stays free; :meth:`refresh` does one refresh by hand.
+
+Views: a per-line posterior heat map of a chosen program (with every annotator's label), the
+``p_i`` trajectories (matplotlib, as a PNG), and a leaderboard.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import threading
+import time
+import traceback
+
+import ipywidgets as W
+import numpy as np
+import pandas as pd
+
+from crlhf.crowd import CrowdModel, ReplayResult, annotator_summary, program_lines
+from crlhf.store import LabelStore
+
+_LOG_COLUMNS = ["program_id", "line", "annotator", "label", "time", "order"]
+
+
+def _colour(p: float) -> str:
+    """Red (0) through white (1/2) to green (1), as a CSS colour."""
+    p = float(np.clip(p, 0.0, 1.0))
+    if p >= 0.5:
+        f = (p - 0.5) * 2
+        r, g, b = 255 - f * (255 - 46), 255 - f * (255 - 160), 255 - f * (255 - 67)
+    else:
+        f = (0.5 - p) * 2
+        r, g, b = 255 - f * (255 - 218), 255 - f * (255 - 54), 255 - f * (255 - 51)
+    return f"rgb({r:.0f},{g:.0f},{b:.0f})"
+
+
+class CrowdDashboard(W.VBox):
+    """A live view of a label store for the instructor.
+
+    ``store``: the ``LabelStore`` the class writes to. ``interval``: seconds between
+    background refreshes (``autostart=False`` or :meth:`stop` to refresh only by hand).
+    ``program_id``: the program of the heat map (default: follow the newest labelled one).
+    ``plot``: draw the ``p_i`` trajectories (matplotlib; only while their tab is on show, the
+    costliest view). Other keyword arguments go to
+    ``CrowdModel`` (``nu``, ``lam``, ``tau``, ``reliability``, ...).
+    """
+
+    def __init__(self, store: LabelStore, *, interval: float = 1.0, autostart: bool = True,
+                 program_id: str | None = None, plot: bool = True, top: int = 30, **model_kwargs):
+        if not isinstance(store, LabelStore):
+            raise TypeError(f"store must be a crlhf.store.LabelStore, got {type(store).__name__} (field 'store')")
+        if not (isinstance(interval, (int, float)) and interval > 0):
+            raise ValueError(f"interval must be a positive number of seconds, got {interval!r} (field 'interval')")
+        CrowdModel(**model_kwargs)  # bad parameters fail here, with the model's message
+        self.store, self.interval, self.model_kwargs = store, float(interval), dict(model_kwargs)
+        self.plot, self.top = bool(plot), int(top)
+        self.model: CrowdModel | None = None
+        self.result: ReplayResult | None = None
+        self.leaderboard = pd.DataFrame()
+        self.refresh_seconds: float | None = None
+        self.n_refreshes = 0
+        self.error: str | None = None
+        self._log = pd.DataFrame({c: pd.Series(dtype=object) for c in _LOG_COLUMNS})
+        self._mark: int | None = None
+        self._names: list = []
+        self._texts: dict[str, str] = {}
+        self._gold_ids: set[str] = set()
+        self._gold = None
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._quiet = False
+        self._names_read = 0.0
+        self.annotators_every = 5.0  # seconds between reads of the registered annotators
+
+        self.status = W.HTML()
+        self.program = W.Dropdown(description="Program", options=[], layout=W.Layout(width="340px"))
+        self.follow = W.Checkbox(value=program_id is None, description="follow the newest labels", indent=False)
+        self.live = W.ToggleButton(value=False, description="Live", icon="refresh", tooltip="refresh about once a second")
+        self.heatmap = W.HTML()
+        self.trajectories = W.Image(format="png", layout=W.Layout(max_width="640px"))
+        self.board = W.HTML()
+        self.program.observe(self._on_program, "value")
+        self.live.observe(self._on_live, "value")
+        self._wanted = program_id
+        tabs = W.Tab(children=[W.VBox([W.HBox([self.program, self.follow]), self.heatmap]),
+                               self.trajectories, self.board])
+        for i, name in enumerate(["Posteriors", "Reliabilities p_i", "Leaderboard"]):
+            tabs.set_title(i, name)
+        self.tabs = tabs
+        self._plot_stale = True
+        tabs.observe(self._on_tab, "selected_index")
+        super().__init__([W.HBox([self.live, self.status]), tabs])
+        self.add_class("crlhf-crowd-dashboard")
+        self.refresh()
+        if autostart:
+            self.start()
+
+    # ------------------------------------------------------------------ live refresh
+    def start(self) -> None:
+        """Refresh in a background thread every ``interval`` seconds."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="crlhf-dashboard", daemon=True)
+        self._thread.start()
+        if not self.live.value:
+            self.live.value = True
+
+    def stop(self) -> None:
+        """Stop the background refresh (a refresh under way finishes first)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        if self.live.value:
+            self.live.value = False
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _on_live(self, change) -> None:
+        if change["new"]:
+            self.start()
+        else:
+            self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.refresh()
+            except Exception:  # noqa: BLE001 - a dashboard must keep going; show what failed
+                self.error = traceback.format_exc(limit=3)
+                self.status.value = f"<span style='color:#d32f2f'>refresh failed: {html.escape(self.error)}</span>"
+
+    def close(self) -> None:
+        if hasattr(self, "_stop"):  # also when __init__ failed half-way
+            self.stop()
+        super().close()
+
+    # ------------------------------------------------------------------ reading the store
+    def refresh(self) -> bool:
+        """Read what is new in the store and update every view; returns whether anything changed."""
+        with self._lock:
+            start = time.perf_counter()
+            new = self.store.labels(latest=False, since=self._mark)
+            names = self._names
+            now = time.monotonic()
+            # the registered annotators (a count over the log): every few seconds, or at once
+            # when labels name someone new
+            if (self.model is None or now - self._names_read >= self.annotators_every
+                    or not set(new["annotator"].unique()) <= set(self._names)):
+                names = self.store.annotators()["annotator"].tolist()
+                self._names_read = now
+            changed = self.model is None or len(new) > 0 or names != self._names
+            if len(new):
+                self._log = new if not len(self._log) else pd.concat([self._log, new], ignore_index=True)
+                self._mark = int(new["order"].max())
+                missing = set(new["program_id"].unique()) - self._texts.keys()
+                if missing:
+                    progs = self.store.programs(text=True)
+                    self._texts.update(zip(progs["program_id"], progs["program"]))
+                    gold_ids = set(progs.loc[progs["gold"], "program_id"])
+                    if gold_ids != self._gold_ids:
+                        self._gold_ids, self._gold = gold_ids, self.store.gold()
+            if changed:
+                self._names = names
+                model = CrowdModel(**self.model_kwargs)
+                model.add_annotators(names)
+                gold = self._gold if self._gold is not None and len(self._gold) else None
+                result = model.replay(self._log, gold=gold, programs=self._texts)
+                board = annotator_summary(model, self._log, gold)
+                last = self._log.groupby("annotator", sort=False)["time"].max()
+                board["last_label"] = board["annotator"].map(last)
+                self.model, self.result, self.leaderboard = model, result, board
+                self._update_programs()
+                self._render_board()
+                self._plot_stale = True
+                if self.plot and self.tabs.selected_index == 1:  # drawn when on show
+                    self._render_plot()
+            self.refresh_seconds = time.perf_counter() - start
+            self.n_refreshes += 1
+            self._render_status()
+            return changed
+
+    # ------------------------------------------------------------------ views
+    def _update_programs(self) -> None:
+        lines = self.result.lines
+        pids = list(pd.unique(lines["program_id"])) if len(lines) else []
+        if len(pids) != len(self.program.options):
+            current = self.program.value
+            self._quiet = True  # new options reset the value: no heat map for that
+            try:
+                self.program.options = pids
+                if current in pids:
+                    self.program.value = current
+            finally:
+                self._quiet = False
+        target = None
+        if self._wanted is not None and self._wanted in self._texts:
+            target, self._wanted = self._wanted, None
+        elif self.follow.value and len(self._log):
+            target = self._log["program_id"].iloc[-1]
+        if target is not None and target in self.program.options and target != self.program.value:
+            self.program.value = target  # renders through _on_program
+            return
+        self._render_heatmap()
+
+    def _on_program(self, change) -> None:
+        if change["new"] is not None and self.result is not None and not self._quiet:
+            with self._lock:
+                self._render_heatmap()
+
+    def _on_tab(self, change) -> None:
+        if change["new"] == 1 and self._plot_stale and self.plot and self.model is not None:
+            with self._lock:
+                self._render_plot()
+
+    def select(self, program_id: str) -> None:
+        """Show ``program_id`` in the heat map (stops following the newest labels)."""
+        with self._lock:
+            self.follow.value = False
+            if program_id not in self.program.options:
+                raise ValueError(f"program {program_id!r} has no labels yet (field 'program_id')")
+            self.program.value = program_id
+            self._render_heatmap()
+
+    def posteriors_of(self, program_id: str) -> pd.DataFrame:
+        """The heat map's numbers: per line of ``program_id``: ``line, code, posterior, counted``
+        and one column per annotator who labelled it (+1/-1, 0 = not labelled)."""
+        with self._lock:
+            if self.result is None:
+                raise ValueError("nothing read yet: call refresh() first")
+            lines = self.result.lines
+            rows = lines[lines["program_id"] == program_id]
+            if not len(rows):
+                raise ValueError(f"program {program_id!r} has no labels yet (field 'program_id')")
+            text = program_lines(self._texts.get(program_id, ""))
+            out = pd.DataFrame({"line": rows["line"].to_numpy(),
+                                "code": [text[i] if i < len(text) else "" for i in rows["line"]],
+                                "posterior": rows["posterior"].to_numpy(), "counted": rows["counted"].to_numpy()})
+            log = self._log[self._log["program_id"] == program_id]
+            log = log.drop_duplicates(["line", "annotator"], keep="last")
+            wide = log.pivot(index="line", columns="annotator", values="label")
+            for name in wide.columns:
+                out[name] = wide[name].reindex(out["line"]).fillna(0).astype(np.int64).to_numpy()
+            return out
+
+    def _render_heatmap(self) -> None:
+        pid = self.program.value
+        if pid is None or self.result is None:
+            self.heatmap.value = "<i>No labels yet.</i>"
+            return
+        frame = self.posteriors_of(pid)
+        names = [c for c in frame.columns if c not in ("line", "code", "posterior", "counted")]
+        rel = self.model.reliabilities
+        scores = self.result.scores
+        row = scores[scores["program_id"] == pid].iloc[0]
+        tau = self.model.tau
+        head = "".join(f"<th title='p_i = {rel[n]:.2f}' style='writing-mode:vertical-rl;font-weight:normal'>"
+                       f"{html.escape(str(n))}</th>" for n in names)
+        body = []
+        marks = {1: ("#2ea043", "&#10003;"), -1: ("#da3633", "&#10007;")}
+        votes = frame[names].to_numpy() if names else np.zeros((len(frame), 0), dtype=np.int64)
+        for j, (line, code, post, counted) in enumerate(zip(frame["line"], frame["code"], frame["posterior"],
+                                                            frame["counted"])):
+            cells = "".join("<td style='text-align:center;color:%s'>%s</td>" % marks.get(int(v), ("#999", ""))
+                            for v in votes[j])
+            cell = (f"<td style='background:{_colour(post)};text-align:right;padding:0 6px'>{post:.3f}</td>"
+                    if counted else "<td></td>")
+            body.append(f"<tr data-line='{line}'><td style='color:#999;text-align:right'>{line + 1}</td>"
+                        f"<td><code style='white-space:pre'>{html.escape(code)}</code></td>{cell}{cells}</tr>")
+        gold = " (gold)" if pid in self._gold_ids else ""
+        self.heatmap.value = (
+            f"<div class='crlhf-heatmap' data-program-id='{html.escape(pid)}'>"
+            f"<div><b>{html.escape(pid)}</b>{gold}: score s = {row['score']:.3f} "
+            f"({int(round(row['score'] * row['k']))} of {int(row['k'])} counted lines above tau = {tau:g}); "
+            f"{len(names)} annotator(s)</div>"
+            "<table style='border-collapse:collapse;font-size:12px'>"
+            f"<tr><th>#</th><th style='text-align:left'>line</th><th>P(correct)</th>{head}</tr>"
+            + "".join(body) + "</table></div>")
+
+    def _render_board(self) -> None:
+        b = self.leaderboard.head(self.top)
+        rows = []
+        for i, r in enumerate(b.itertuples(index=False), 1):
+            gold = "" if np.isnan(r.gold_accuracy) else f"{r.gold_accuracy:.2f} ({r.gold_lines})"
+            last = "" if pd.isna(r.last_label) else pd.Timestamp(r.last_label).tz_convert(None).strftime("%H:%M:%S")
+            rows.append(f"<tr><td>{i}</td><td>{html.escape(str(r.annotator))}</td>"
+                        f"<td style='background:{_colour(r.reliability)};text-align:right;padding:0 6px'>"
+                        f"{r.reliability:.3f}</td><td style='text-align:right'>{r.n_labels}</td>"
+                        f"<td style='text-align:right'>{r.n_programs}</td><td style='text-align:right'>{gold}</td>"
+                        f"<td>{last}</td></tr>")
+        more = len(self.leaderboard) - len(b)
+        self.board.value = (
+            "<table class='crlhf-leaderboard' style='border-collapse:collapse;font-size:12px'>"
+            "<tr><th>#</th><th>annotator</th><th>p_i</th><th>labels</th><th>programs</th>"
+            "<th>gold agreement (lines)</th><th>last label (UTC)</th></tr>" + "".join(rows) + "</table>"
+            + (f"<div>... and {more} more</div>" if more > 0 else ""))
+
+    def _render_plot(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        from crlhf.plots import plot_reliabilities
+
+        fig = Figure(figsize=(7, 3.6), dpi=72)
+        FigureCanvasAgg(fig)
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
+        plot_reliabilities(self.model.history, ax=fig.add_subplot(), title="p_i by program, replayed from the store",
+                           tight=False, max_points=400)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        self.trajectories.value = buf.getvalue()
+        self._plot_stale = False
+
+    def _render_status(self) -> None:
+        self.status.value = (
+            f"<span class='crlhf-dashboard-status'>{len(self._names)} annotators &middot; "
+            f"{len(self.program.options)} programs labelled &middot; {len(self._log)} labels in the log "
+            f"&middot; refreshed {time.strftime('%H:%M:%S')} in {1000 * (self.refresh_seconds or 0):.0f} ms</span>")

@@ -1,0 +1,632 @@
+"""Algorithm 1 of the paper, end to end and resumable: calibrate the crowd on gold programs,
+then in rounds sample ``n`` programs per prompt from the policy, check them in the sandbox,
+collect line labels from the crowd, compute posteriors and scores ``s`` with
+:class:`crlhf.crowd.CrowdModel` (reliabilities updated online, eq 8), and run one PPO step
+(:class:`crlhf.ppo.PPOTrainer`) on exactly those ``(prompt, program, s)`` triples. No reward
+model.
+
+What the crowd labels is the whole program ``task.program(completion)`` (prompt lines
+included, as the annotation UI shows it), so ``s = c / k`` counts the prompt's lines too; every
+reward source uses the same lines, so the ablations compare like with like.
+
+Reward sources (``LoopConfig.reward``):
+
+- ``bayes`` (default): the CrowdModel score ``s`` (eq 7 posteriors, ``s = c/k``).
+- ``majority`` / ``single`` / ``dawid_skene``: the aggregators of :mod:`crlhf.aggregators`;
+  ``s`` = share of the counted lines the aggregator labels +1 (an unlabelled line counts as
+  not correct). ``single`` draws one annotator per line with seed ``(seed, round)``;
+  ``dawid_skene`` runs EM on every label of the run so far, gold lines clamped.
+- ``oracle``: the true ``s`` from :func:`crlhf.tasks.line_truth`.
+- ``tests``: 1.0 if the program passes its unit tests in the sandbox, else 0.0.
+
+The crowd always labels and the CrowdModel always ingests, whatever the reward source, so
+the ``p_i`` history is recorded in every ablation.
+
+Crowds (``LoopConfig.crowd``): ``paper`` / ``noisy`` build a simulated crowd
+(:func:`crlhf.simulate.paper_crowd` / :func:`~crlhf.simulate.noisy_crowd`; or pass any
+:class:`crlhf.simulate.Crowd`), which labels synchronously from the line truth; ``store``
+(or passing ``store=``) writes each round's programs to a :class:`crlhf.store.LabelStore`
+and waits, with a timeout and a progress bar, until every program has labels from
+``labels_per_program`` annotators. Gold programs go to the store too; gold labels found there
+calibrate each annotator once per gold program (late arrivals at the next round).
+
+The run folder (``LoopConfig.run_dir``)::
+
+    config.json          the LoopConfig (PPOConfig nested)
+    state.json           the last completed round, checkpoint path, run tag
+    metrics.csv          one row per round: reward_mean, kl, beta, pass_rate, mean_p, time, ...
+    programs.csv         one row per program: round, program_id, task_id, passed, reward, s_true, s_bayes
+    reliabilities.csv    CrowdModel.history with a round column (0 = calibration)
+    labels.csv           the label log, in ingestion order (order, round, program_id, line, annotator, label)
+    units.jsonl          the text (and gold truth) of every unit in labels.csv
+    annotators.json      annotators in registration order
+    checkpoints/round-NNN/   PPOTrainer.save_pretrained(reference=True)
+
+A run resumes where it stopped: :func:`run_loop` on a folder holding ``state.json`` reloads
+the last checkpoint, replays the label log into a fresh CrowdModel (the same state as before,
+since the log holds every ingestion unit in order) and continues at the next round; rows of an
+unfinished round are dropped. Only ``rounds`` (and ``run_dir``) may differ from the saved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .crowd import CrowdModel, counted_lines
+
+REWARD_SOURCES = ("bayes", "majority", "single", "dawid_skene", "oracle", "tests")
+CROWD_KINDS = ("paper", "noisy", "store")
+METRIC_COLUMNS = ("round", "reward_mean", "reward_std", "kl", "beta", "pass_rate", "mean_p", "s_true_mean",
+                  "reward_error", "n_programs", "n_labels", "policy_loss", "value_loss", "entropy",
+                  "response_length", "time_sample", "time_labels", "time_ppo", "time")
+LABEL_LOG_COLUMNS = ("order", "round", "program_id", "line", "annotator", "label")
+PROGRAM_COLUMNS = ("round", "program_id", "task_id", "prompt_index", "passed", "reward", "s_true", "s_bayes")
+
+
+@dataclass
+class LoopConfig:
+    """Settings of one cRLHF run (Algorithm 1).
+
+    rounds : number of PPO rounds.
+    prompts_per_round : prompts (tasks) per round, drawn without replacement from a seeded
+        permutation of the tasks, a new permutation each pass.
+    n : programs sampled per prompt.
+    temperature, max_new_tokens : sampling settings (PPO's log-prob temperature is set to match).
+    reward : one of ``REWARD_SOURCES``.
+    crowd : ``"paper"``, ``"noisy"`` (simulated) or ``"store"`` (humans through a LabelStore).
+    crowd_size, crowd_seed : size and seed of a simulated crowd (the seed also seeds its labels).
+    labels_per_program : annotators per program (k); in store mode, the labels to wait for.
+        ``None`` (simulated only): every annotator labels every program.
+    gold_per_annotator : gold programs each annotator answers before the rounds (q).
+    crowd_model : keyword arguments of :class:`crlhf.crowd.CrowdModel`.
+    ppo : :class:`crlhf.ppo.PPOConfig` (or its dict).
+    seed : seeds prompt order, sampling and ``single``.
+    run_dir : the run folder (``None``: nothing is written and nothing can be resumed).
+    store_timeout, store_poll : seconds to wait for a round's labels (``None``: for ever) and
+        between polls.
+    sandbox_timeout : seconds per program in the sandbox.
+    keep_checkpoints : how many round checkpoints to keep (``None``: all).
+    """
+
+    rounds: int = 4
+    prompts_per_round: int = 16
+    n: int = 4
+    temperature: float = 0.8
+    max_new_tokens: int = 96
+    reward: str = "bayes"
+    crowd: str = "paper"
+    crowd_size: int = 30
+    crowd_seed: int = 0
+    labels_per_program: int | None = 5
+    gold_per_annotator: int = 5
+    crowd_model: dict = field(default_factory=dict)
+    ppo: object = None
+    seed: int = 0
+    run_dir: str | None = None
+    store_timeout: float | None = 3600.0
+    store_poll: float = 1.0
+    sandbox_timeout: float = 3.0
+    keep_checkpoints: int | None = 2
+
+    def __post_init__(self):
+        from .ppo import PPOConfig
+
+        def integer(name, minimum, allow_none=False):
+            v = getattr(self, name)
+            if v is None and allow_none:
+                return
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+                raise ValueError(f"LoopConfig.{name} must be an int >= {minimum}, got {v!r}")
+            setattr(self, name, int(v))
+
+        for name, minimum in (("rounds", 0), ("prompts_per_round", 1), ("n", 1), ("max_new_tokens", 1),
+                              ("crowd_size", 1), ("gold_per_annotator", 0), ("seed", 0), ("crowd_seed", 0)):
+            integer(name, minimum)
+        integer("labels_per_program", 1, allow_none=True)
+        integer("keep_checkpoints", 1, allow_none=True)
+        for name in ("temperature", "store_poll", "sandbox_timeout"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise ValueError(f"LoopConfig.{name} must be a number > 0, got {v!r}")
+        if self.store_timeout is not None and not (isinstance(self.store_timeout, (int, float))
+                                                   and self.store_timeout > 0):
+            raise ValueError(f"LoopConfig.store_timeout must be a number of seconds > 0 or None, "
+                             f"got {self.store_timeout!r}")
+        if self.reward not in REWARD_SOURCES:
+            raise ValueError(f"LoopConfig.reward must be one of {REWARD_SOURCES}, got {self.reward!r}")
+        if self.crowd not in CROWD_KINDS:
+            raise ValueError(f"LoopConfig.crowd must be one of {CROWD_KINDS}, got {self.crowd!r}")
+        if self.crowd == "store" and self.labels_per_program is None:
+            raise ValueError("LoopConfig.labels_per_program must be an int with crowd='store' "
+                             "(the number of annotators to wait for)")
+        if not isinstance(self.crowd_model, dict):
+            raise TypeError(f"LoopConfig.crowd_model must be a dict of CrowdModel arguments, "
+                            f"got {type(self.crowd_model).__name__}")
+        try:
+            CrowdModel(**self.crowd_model)
+        except TypeError as exc:
+            raise ValueError(f"LoopConfig.crowd_model: {exc}") from None
+        if self.ppo is None:
+            self.ppo = PPOConfig()
+        elif isinstance(self.ppo, dict):
+            self.ppo = PPOConfig.from_dict(self.ppo)
+        elif not isinstance(self.ppo, PPOConfig):
+            raise TypeError(f"LoopConfig.ppo must be a PPOConfig or a dict, got {type(self.ppo).__name__}")
+        if self.ppo.temperature != self.temperature:  # PPO must score tokens as they were sampled
+            self.ppo = dataclasses.replace(self.ppo, temperature=float(self.temperature))
+        if self.run_dir is not None:
+            self.run_dir = str(self.run_dir)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ppo"] = asdict(self.ppo)
+        d["ppo"]["adam_betas"] = list(d["ppo"]["adam_betas"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LoopConfig:
+        """A config from :meth:`to_dict` output; unknown keys raise ``ValueError``."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown LoopConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> LoopConfig:
+        """The config saved in a run folder (its ``run_dir`` set to that folder)."""
+        path = Path(run_dir) / "config.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir} holds no config.json: not a run folder")
+        d = json.loads(path.read_text())
+        d["run_dir"] = str(run_dir)
+        return cls.from_dict(d)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_loop` returns: per-round ``metrics``, per-program ``programs``, the
+    ``crowd_model`` (its ``history`` is the p_i trajectory), the ``trainer`` and the trained
+    ``policy``, and the ``run_dir`` (or None)."""
+
+    metrics: pd.DataFrame
+    programs: pd.DataFrame
+    crowd_model: CrowdModel
+    trainer: object
+    policy: object
+    run_dir: Path | None
+    start_round: int
+
+
+# ----------------------------------------------------------------------------- helpers
+def _s_from_labels(agg: pd.DataFrame, texts: dict, count_blank: bool) -> dict:
+    """``s = c/k`` per program from an aggregator's per-line output (label +1 = correct)."""
+    pos = agg["label"].to_numpy() == 1
+    good = set(zip(agg["program_id"].to_numpy(object)[pos], agg["line"].to_numpy(np.int64)[pos].tolist()))
+    out = {}
+    for pid, text in texts.items():
+        counted = counted_lines(text, count_blank)
+        k = int(counted.sum())
+        out[pid] = sum(1 for i in np.flatnonzero(counted).tolist() if (pid, i) in good) / k if k else 0.0
+    return out
+
+
+def _s_true(truth, text: str, count_blank: bool) -> float:
+    counted = counted_lines(text, count_blank)
+    k = int(counted.sum())
+    return float(np.count_nonzero(np.asarray(truth)[counted] == 1)) / k if k else 0.0
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+class Loop:
+    """Algorithm 1 as an object; :meth:`run` does the rounds. See :func:`run_loop`."""
+
+    def __init__(self, policy, tasks, config: LoopConfig | None = None, crowd=None, store=None,
+                 progress: bool = True):
+        from .simulate import Crowd, noisy_crowd, paper_crowd
+
+        if config is None:
+            config = LoopConfig()
+        if not isinstance(config, LoopConfig):
+            raise TypeError(f"config must be a LoopConfig, got {type(config).__name__}")
+        tasks = list(tasks)
+        if not tasks:
+            raise ValueError("tasks is empty: the loop needs prompts")
+        for i, t in enumerate(tasks):
+            if not hasattr(t, "check_item") or not hasattr(t, "prompt"):
+                raise TypeError(f"tasks[{i}] must be a crlhf.tasks.Task, got {type(t).__name__}")
+            if t.test_style == "none":
+                raise ValueError(f"tasks[{i}] ({t.task_id}) has no tests: the loop needs the sandbox "
+                                 "verdict (pass rate, line truth)")
+        if not hasattr(policy, "sample") or not hasattr(policy, "model"):
+            raise TypeError(f"policy must be a crlhf.policy.Policy, got {type(policy).__name__}")
+        if store is not None:
+            if config.crowd != "store":
+                config = dataclasses.replace(config, crowd="store")
+            for name in ("new_round", "add_programs", "wait_for_labels", "labels", "add_gold_programs",
+                         "add_tasks"):
+                if not callable(getattr(store, name, None)):
+                    raise TypeError(f"store must be a crlhf.store.LabelStore (it lacks {name}())")
+            crowd = None
+        elif config.crowd == "store":
+            raise ValueError("LoopConfig.crowd='store' needs a store= argument (a crlhf.store.LabelStore)")
+        elif crowd is None:
+            make = paper_crowd if config.crowd == "paper" else noisy_crowd
+            crowd = make(config.crowd_size, seed=config.crowd_seed)
+        elif not isinstance(crowd, Crowd):
+            raise TypeError(f"crowd must be a crlhf.simulate.Crowd, got {type(crowd).__name__}")
+        if crowd is not None and config.labels_per_program is not None and config.labels_per_program > len(crowd):
+            raise ValueError(f"LoopConfig.labels_per_program ({config.labels_per_program}) exceeds the "
+                             f"crowd's {len(crowd)} annotators")
+        self.policy, self.tasks, self.config = policy, tasks, config
+        self.crowd, self.store, self.progress = crowd, store, progress
+        self.run_dir = Path(config.run_dir) if config.run_dir is not None else None
+        self._count_blank = CrowdModel(**config.crowd_model).count_blank
+        # run state
+        self.model = CrowdModel(**config.crowd_model)
+        self.trainer = None
+        self.round = 0
+        self.tag = uuid.uuid4().hex[:8]
+        self._annotators: list = []
+        self._log = pd.DataFrame({c: pd.Series(dtype=object if c in ("program_id", "annotator") else np.int64)
+                                  for c in LABEL_LOG_COLUMNS})
+        self._units: dict = {}  # unit id -> {"round", "program", "truth"}
+        self._metrics: list[dict] = []
+        self._programs: list[dict] = []
+        self._gold: dict = {}  # gold program id -> {"program", "truth", "task_id"}
+        self._gold_done: set = set()  # (gold program id, annotator) calibrated (store mode)
+
+    # ------------------------------------------------------------------ the run folder
+    def _resume(self) -> bool:
+        d = self.run_dir
+        if d is None or not (d / "state.json").is_file():
+            return False
+        saved = LoopConfig.load(d).to_dict()
+        mine = self.config.to_dict()
+        diff = sorted(k for k in mine if k not in ("rounds", "run_dir") and mine[k] != saved.get(k))
+        if diff:
+            raise ValueError(f"run folder {d} was made with another config; fields differ: {diff} "
+                             "(only 'rounds' may change on resume; use a new run_dir)")
+        state = json.loads((d / "state.json").read_text())
+        self.round, self.tag = int(state["round"]), state["tag"]
+        self._annotators = json.loads((d / "annotators.json").read_text())
+        units = [json.loads(line) for line in (d / "units.jsonl").read_text().splitlines() if line.strip()]
+        self._units = {u["unit"]: u for u in units if u["round"] <= self.round}
+        self._gold = state.get("gold", {})
+        log = pd.read_csv(d / "labels.csv", dtype={"program_id": object, "annotator": object})
+        names = {str(a): a for a in self._annotators}  # CSV turns every annotator id into a str
+        log["annotator"] = [names.get(a, a) for a in log["annotator"]]
+        self._log = log[log["round"] <= self.round].reset_index(drop=True)
+        self.model = CrowdModel(**self.config.crowd_model)
+        self.model.add_annotators(self._annotators)
+        if len(self._log):
+            gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
+            texts = {u: v["program"] for u, v in self._units.items()}
+            self.model.replay(self._log[list(LABEL_LOG_COLUMNS)], gold=gold, programs=texts)
+        for u, v in self._units.items():
+            if v.get("truth") is not None and v.get("gold_id") is not None:
+                rows = self._log[self._log["program_id"] == u]
+                self._gold_done |= {(v["gold_id"], a) for a in rows["annotator"].unique()}
+        for name, sink in (("metrics.csv", self._metrics), ("programs.csv", self._programs)):
+            if (d / name).is_file():
+                frame = pd.read_csv(d / name, dtype={"program_id": object, "task_id": object})
+                sink.extend(frame[frame["round"] <= self.round].to_dict("records"))
+        if self.round > 0:
+            from .ppo import PPOTrainer
+
+            ckpt = d / state["checkpoint"]
+            dev = self.policy.device
+            kwargs = {} if dev.type == "cpu" else {"device_map": {"": str(dev)}}
+            self.trainer = PPOTrainer.from_pretrained(ckpt, tokenizer=self.policy.tokenizer, config=self.config.ppo,
+                                                      **kwargs)
+            self.policy.model = self.trainer.model  # the caller's Policy now samples the trained weights
+        self._save_tables()  # drop rows of an unfinished round
+        return True
+
+    def _save_tables(self) -> None:
+        d = self.run_dir
+        if d is None:
+            return
+        d.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame(self._metrics, columns=list(METRIC_COLUMNS) + sorted(
+            {k for m in self._metrics for k in m} - set(METRIC_COLUMNS))).to_csv(d / "metrics.csv", index=False)
+        pd.DataFrame(self._programs, columns=list(PROGRAM_COLUMNS)).to_csv(d / "programs.csv", index=False)
+        self._log.to_csv(d / "labels.csv", index=False)
+        with open(d / "units.jsonl", "w") as fh:
+            for u, v in self._units.items():
+                fh.write(json.dumps(dict(v, unit=u)) + "\n")
+        _write_json(d / "annotators.json", self._annotators)
+        hist = self.model.history
+        unit_round = {u: v["round"] for u, v in self._units.items()}
+        hist.insert(0, "round", [unit_round.get(p, 0) for p in hist["program_id"]])
+        hist.to_csv(d / "reliabilities.csv", index=False)
+
+    def _checkpoint(self) -> str:
+        name = f"checkpoints/round-{self.round:03d}"
+        if self.run_dir is not None:
+            self.trainer.save_pretrained(self.run_dir / name, reference=True)
+        return name
+
+    def _prune_checkpoints(self) -> None:
+        keep = self.config.keep_checkpoints
+        if self.run_dir is None or keep is None:
+            return
+        import shutil
+
+        for p in sorted((self.run_dir / "checkpoints").glob("round-*"))[:-keep]:
+            shutil.rmtree(p, ignore_errors=True)
+
+    def _write_state(self, checkpoint) -> None:
+        if self.run_dir is not None:
+            _write_json(self.run_dir / "state.json", {"round": self.round, "tag": self.tag,
+                                                      "checkpoint": checkpoint, "gold": self._gold})
+
+    # ------------------------------------------------------------------ crowd plumbing
+    def _register(self, annotators) -> None:
+        new = [a for a in dict.fromkeys(annotators) if a not in set(self._annotators)]
+        if new:
+            self._annotators.extend(new)
+            self.model.add_annotators(new)
+
+    def _append_log(self, frame: pd.DataFrame, unit, rnd: int) -> None:
+        start = int(self._log["order"].max()) + 1 if len(self._log) else 0
+        rows = pd.DataFrame({"order": np.arange(start, start + len(frame), dtype=np.int64),
+                             "round": np.full(len(frame), rnd, dtype=np.int64),
+                             "program_id": [unit] * len(frame),
+                             "line": frame["line"].to_numpy(np.int64),
+                             "annotator": frame["annotator"].to_numpy(object),
+                             "label": frame["label"].to_numpy(np.int64)})
+        self._log = pd.concat([self._log, rows], ignore_index=True) if len(self._log) else rows
+
+    def _latest(self, frame: pd.DataFrame) -> pd.DataFrame:
+        if "order" in frame.columns:
+            frame = frame.sort_values("order", kind="stable")
+        return frame.drop_duplicates(["program_id", "line", "annotator"], keep="last")
+
+    def _make_gold(self) -> None:
+        from .tasks import make_gold_many
+
+        q = self.config.gold_per_annotator
+        if q == 0:
+            return
+        pool = self.tasks[:max(q, 1) * 2]
+        per_task = make_gold_many(pool, n=2, seed=self.config.seed, timeout=self.config.sandbox_timeout,
+                                  progress=False)
+        golds = []
+        for j in range(2):  # round-robin over tasks: different tasks first
+            golds += [g[j] for g in per_task if len(g) > j]
+        golds = golds[:q]
+        if not golds:
+            raise ValueError("no gold program could be made from the tasks (their references must pass "
+                             "their tests); set LoopConfig.gold_per_annotator=0 to skip calibration")
+        if len(golds) < q:
+            warnings.warn(f"only {len(golds)} gold programs for gold_per_annotator={q}", stacklevel=3)
+        self._gold = {f"gold-{self.tag}-{i}": {"program": g.program, "truth": list(g.truth),
+                                               "task_id": g.task_id} for i, g in enumerate(golds)}
+
+    def _calibrate_simulated(self) -> None:
+        """Algorithm 1, lines 3-6: every annotator answers every gold program."""
+        self._register(self.crowd.names)
+        if not self._gold:
+            return
+        rng = np.random.default_rng([self.config.crowd_seed, 0])
+        labels = self.crowd.label_programs({g: v["truth"] for g, v in self._gold.items()}, rng=rng)
+        for gid, v in self._gold.items():
+            frame = self._latest(labels[labels["program_id"] == gid])
+            if not len(frame):
+                continue
+            self.model.calibrate(frame, v["truth"], program=v["program"], program_id=gid)
+            self._units[gid] = {"round": 0, "program": v["program"], "truth": v["truth"], "gold_id": gid}
+            self._append_log(frame, gid, 0)
+
+    def _calibrate_from_store(self, rnd: int) -> None:
+        """Gold labels in the store not yet used calibrate their annotators (once per gold program)."""
+        if not self._gold:
+            return
+        labels = self._latest(self.store.labels(program_ids=list(self._gold)))
+        self._register(labels["annotator"])
+        for gid, v in self._gold.items():
+            rows = labels[labels["program_id"] == gid]
+            rows = rows[[(gid, a) not in self._gold_done for a in rows["annotator"]]]
+            if not len(rows):
+                continue
+            unit = f"{gid}@r{rnd}"
+            self.model.calibrate(rows, v["truth"], program=v["program"], program_id=unit)
+            self._units[unit] = {"round": rnd, "program": v["program"], "truth": v["truth"], "gold_id": gid}
+            self._append_log(rows, unit, rnd)
+            self._gold_done |= {(gid, a) for a in rows["annotator"].unique()}
+
+    def _setup_store(self) -> None:
+        tids = {v["task_id"] for v in self._gold.values()}
+        self.store.add_tasks([t for t in self.tasks if t.task_id in tids])
+        if self._gold:
+            self.store.add_gold_programs([{"program": v["program"], "truth": v["truth"], "program_id": g,
+                                           "task_id": v["task_id"]} for g, v in self._gold.items()])
+
+    def _collect_labels(self, rnd: int, pids: list, texts: dict, truths: dict, task_of: dict) -> pd.DataFrame:
+        cfg = self.config
+        if self.store is None:
+            rng = np.random.default_rng([cfg.crowd_seed, rnd])
+            return self.crowd.label_programs({p: truths[p] for p in pids}, k=cfg.labels_per_program, rng=rng)
+        round_id = self.store.new_round(note=f"crlhf run {self.tag}, round {rnd}")
+        self.store.add_tasks([task_of[p] for p in dict.fromkeys(pids)])
+        self.store.add_programs([{"program": texts[p], "program_id": p, "task_id": task_of[p].task_id}
+                                 for p in pids], round_id=round_id)
+        labels = self.store.wait_for_labels(pids, min_annotators=cfg.labels_per_program,
+                                            timeout=cfg.store_timeout, poll=cfg.store_poll,
+                                            progress=self.progress)
+        self._calibrate_from_store(rnd)
+        return labels
+
+    # ------------------------------------------------------------------ one round
+    def _round_tasks(self, rnd: int) -> list[int]:
+        """Task indices of a round: consecutive slices of seeded permutations, one per pass."""
+        P, T = self.config.prompts_per_round, len(self.tasks)
+        start = (rnd - 1) * P
+        out, epoch = [], start // T
+        while len(out) < P:
+            perm = np.random.default_rng([self.config.seed, epoch]).permutation(T)
+            lo = start + len(out) - epoch * T
+            out += perm[lo:lo + P - len(out)].tolist()
+            epoch += 1
+        return out
+
+    def _run_round(self, rnd: int) -> dict:
+        from .sandbox import check_many
+        from .tasks import line_truth
+
+        cfg = self.config
+        t0 = time.perf_counter()
+        idx = self._round_tasks(rnd)
+        tasks = [self.tasks[i] for i in idx]
+        stop = tuple(dict.fromkeys(s for t in tasks for s in t.stop)) or None
+        comps = self.policy.sample([t.prompt for t in tasks], n=cfg.n, temperature=cfg.temperature,
+                                   max_new_tokens=cfg.max_new_tokens, stop=stop,
+                                   seed=cfg.seed * 100003 + rnd, progress=False)
+        t1 = time.perf_counter()
+        pids, texts, task_of, flat, prompt_index = [], {}, {}, [], {}
+        for j, (t, cs) in enumerate(zip(tasks, comps)):
+            for m, c in enumerate(cs):
+                pid = f"{self.tag}-r{rnd}-p{j}-s{m}"
+                pids.append(pid)
+                texts[pid] = t.program(c.text)
+                task_of[pid] = t
+                prompt_index[pid] = j
+                flat.append(c)
+        results = check_many([task_of[p].check_item(c.text) for p, c in zip(pids, flat)],
+                             timeout=cfg.sandbox_timeout, progress=False)
+        passed = {p: bool(r.passed) for p, r in zip(pids, results)}
+        truths = {p: line_truth(texts[p], task_of[p], passed=passed[p]) for p in pids}
+
+        labels = self._latest(self._collect_labels(rnd, pids, texts, truths, task_of))
+        labels = labels[labels["program_id"].isin(set(pids))]
+        self._register(labels["annotator"])
+        t2 = time.perf_counter()
+
+        s_bayes = {}
+        by_pid = {p: g for p, g in labels.groupby("program_id", sort=False)}
+        for p in pids:
+            frame = by_pid.get(p)
+            if frame is None or not len(frame):  # no labels: nothing to learn, s from the prior
+                s_bayes[p] = self.model.assess({}, program=texts[p], program_id=p).score
+                continue
+            s_bayes[p] = self.model.ingest(frame, program=texts[p], program_id=p).score
+            self._units[p] = {"round": rnd, "program": texts[p], "truth": None}
+            self._append_log(frame, p, rnd)
+        s_true = {p: _s_true(truths[p], texts[p], self._count_blank) for p in pids}
+        reward = self._rewards(rnd, pids, texts, labels, s_bayes, s_true, passed)
+
+        scores = [reward[p] for p in pids]
+        stats = self.trainer.step_completions(flat, scores)
+        t3 = time.perf_counter()
+        rel = self.model.reliabilities
+        for p in pids:
+            self._programs.append({"round": rnd, "program_id": p, "task_id": task_of[p].task_id,
+                                   "prompt_index": prompt_index[p], "passed": passed[p], "reward": reward[p],
+                                   "s_true": s_true[p], "s_bayes": s_bayes[p]})
+        r = np.asarray(scores)
+        return {"round": rnd, "reward_mean": float(r.mean()), "reward_std": float(r.std()),
+                "kl": stats["kl"], "beta": stats["beta"], "pass_rate": float(np.mean(list(passed.values()))),
+                "mean_p": float(rel.mean()) if len(rel) else float("nan"),
+                "s_true_mean": float(np.mean(list(s_true.values()))),
+                "reward_error": float(np.mean([abs(reward[p] - s_true[p]) for p in pids])),
+                "n_programs": len(pids), "n_labels": int(len(labels)),
+                "policy_loss": stats["policy_loss"], "value_loss": stats["value_loss"],
+                "entropy": stats["entropy"], "response_length": stats["response_length"],
+                "time_sample": t1 - t0, "time_labels": t2 - t1, "time_ppo": t3 - t2,
+                "time": time.perf_counter() - t0}
+
+    def _rewards(self, rnd, pids, texts, labels, s_bayes, s_true, passed) -> dict:
+        from . import aggregators
+
+        src = self.config.reward
+        if src == "bayes":
+            return dict(s_bayes)
+        if src == "oracle":
+            return dict(s_true)
+        if src == "tests":
+            return {p: 1.0 if passed[p] else 0.0 for p in pids}
+        frame = labels.loc[:, ["program_id", "line", "annotator", "label"]]
+        if src == "majority":
+            agg = aggregators.majority_vote(frame)
+        elif src == "single":
+            agg = aggregators.single_annotator(frame, seed=self.config.seed * 100003 + rnd)
+        else:  # dawid_skene: every label of the run so far, gold lines clamped
+            log = self._log.loc[:, ["program_id", "line", "annotator", "label"]]
+            gold = [pd.DataFrame({"program_id": u, "line": np.arange(len(v["truth"])), "label": v["truth"]})
+                    for u, v in self._units.items() if v.get("truth") is not None]
+            gold_frame = pd.concat(gold, ignore_index=True) if gold else None
+            agg = aggregators.dawid_skene(log, gold=gold_frame)
+        return _s_from_labels(agg, {p: texts[p] for p in pids}, self._count_blank)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> RunResult:
+        """Calibrate (unless resuming), then run the remaining rounds."""
+        from tqdm.auto import tqdm
+
+        from .ppo import PPOTrainer
+
+        cfg = self.config
+        resumed = self._resume()
+        start = self.round + 1
+        if not resumed:
+            if self.run_dir is not None:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                _write_json(self.run_dir / "config.json", cfg.to_dict())
+            self._make_gold()
+            if self.store is None:
+                self._calibrate_simulated()
+            else:
+                self._setup_store()
+            self._save_tables()
+            self._write_state(None)  # calibrated: a crash in round 1 resumes here
+        else:
+            _write_json(self.run_dir / "config.json", cfg.to_dict())  # records a changed 'rounds'
+        if self.trainer is None:
+            self.trainer = PPOTrainer(self.policy.model, self.policy.tokenizer, cfg.ppo)
+        bar = tqdm(range(start, cfg.rounds + 1), desc="cRLHF rounds", unit="round", disable=not self.progress)
+        for rnd in bar:
+            metrics = self._run_round(rnd)
+            self.round = rnd
+            self._metrics.append(metrics)
+            ckpt = self._checkpoint()
+            self._save_tables()
+            self._write_state(ckpt)
+            self._prune_checkpoints()
+            bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", kl=f"{metrics['kl']:.3f}",
+                            passed=f"{metrics['pass_rate']:.2f}")
+        return RunResult(metrics=pd.DataFrame(self._metrics, columns=list(METRIC_COLUMNS)),
+                         programs=pd.DataFrame(self._programs, columns=list(PROGRAM_COLUMNS)),
+                         crowd_model=self.model, trainer=self.trainer, policy=self.policy,
+                         run_dir=self.run_dir, start_round=start)
+
+
+def run_loop(policy, tasks: Sequence, config: LoopConfig | None = None, crowd=None, store=None,
+             progress: bool = True) -> RunResult:
+    """Run Algorithm 1 (see the module docstring): calibrate the crowd on gold, then
+    ``config.rounds`` rounds of sample -> sandbox -> crowd labels -> CrowdModel -> PPO step.
+
+    ``policy``: a :class:`crlhf.policy.Policy` (trained in place). ``tasks``: the prompts'
+    :class:`crlhf.tasks.Task` records. ``crowd``: a simulated :class:`crlhf.simulate.Crowd`
+    (default: built from the config). ``store``: a :class:`crlhf.store.LabelStore` for human
+    labels (switches the crowd to ``store``). With ``config.run_dir`` holding a finished
+    round, the run resumes after it.
+    """
+    return Loop(policy, tasks, config, crowd=crowd, store=store, progress=progress).run()

@@ -1,0 +1,272 @@
+"""Tests of crlhf.loop (Algorithm 1): every reward source runs two rounds and writes the run
+folder; the rewards of a round equal the reward source's definition, recomputed here from the
+saved label log; a resumed run continues at round 3 in the same state as an uninterrupted one;
+the label-store path works with a simulated crowd labelling in a background thread; bad
+configs raise clear errors. Runs on the packaged tiny coder (a random GPT-2 with a tokenizer
+trained here when the package lacks it), a few programs per round, one thread."""
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from crlhf import aggregators  # noqa: E402
+from crlhf.crowd import CrowdModel, counted_lines  # noqa: E402
+from crlhf.loop import REWARD_SOURCES, Loop, LoopConfig, run_loop  # noqa: E402
+from crlhf.ppo import PPOConfig  # noqa: E402
+from crlhf.sandbox import check_many  # noqa: E402
+from crlhf.simulate import make_crowd  # noqa: E402
+from crlhf.tasks import line_truth, load_tasks  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return load_tasks("minicode", split="train", n=6, seed=0)
+
+
+def random_policy(tasks):
+    """A tiny random GPT-2 with a byte-level BPE tokenizer trained on the tasks."""
+    from crlhf.policy import Policy
+    from crlhf.tiny import build_tokenizer
+
+    tok = build_tokenizer([t.prompt + t.reference for t in tasks], vocab_size=300, progress=False)
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=2,
+                                  bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
+                                  pad_token_id=tok.pad_token_id)
+    return Policy(transformers.GPT2LMHeadModel(cfg), tok, device="cpu")
+
+
+@pytest.fixture
+def policy(tasks):
+    from crlhf import tiny
+
+    try:
+        return tiny.load(device="cpu")
+    except (FileNotFoundError, OSError):
+        return random_policy(tasks)
+
+
+def config(tmp_path, **kw):
+    base = dict(rounds=2, prompts_per_round=2, n=2, max_new_tokens=40, crowd_size=6, labels_per_program=3,
+                gold_per_annotator=2, ppo=PPOConfig(ppo_epochs=1, learning_rate=1e-4), run_dir=str(tmp_path / "run"))
+    base.update(kw)
+    return LoopConfig(**base)
+
+
+def saved_log(run_dir, upto):
+    """The label log, unit texts and gold truths of a run folder up to round ``upto``."""
+    log = pd.read_csv(run_dir / "labels.csv", dtype={"program_id": object, "annotator": object})
+    log = log[log["round"] <= upto]
+    units = [json.loads(x) for x in (run_dir / "units.jsonl").read_text().splitlines()]
+    texts = {u["unit"]: u["program"] for u in units}
+    gold = {u["unit"]: np.asarray(u["truth"]) for u in units if u["truth"] is not None}
+    return log, texts, gold
+
+
+def share_correct(agg, pid, text):
+    counted = np.flatnonzero(counted_lines(text))
+    good = set(agg.loc[(agg["program_id"] == pid) & (agg["label"] == 1), "line"].tolist())
+    return sum(int(i) in good for i in counted) / len(counted)
+
+
+@pytest.mark.parametrize("reward", REWARD_SOURCES)
+def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definition(policy, tasks, tmp_path,
+                                                                                   reward):
+    cfg = config(tmp_path, reward=reward)
+    result = run_loop(policy, tasks, cfg, progress=False)
+    d = tmp_path / "run"
+    for name in ("config.json", "state.json", "metrics.csv", "programs.csv", "reliabilities.csv", "labels.csv",
+                 "units.jsonl", "annotators.json", "checkpoints/round-002/value_head.safetensors",
+                 "checkpoints/round-002/reference/config.json"):
+        assert (d / name).exists(), name
+    assert LoopConfig.load(d).reward == reward
+    metrics = pd.read_csv(d / "metrics.csv")
+    assert metrics["round"].tolist() == [1, 2]
+    for col in ("reward_mean", "kl", "beta", "pass_rate", "mean_p", "time"):
+        assert np.isfinite(metrics[col]).all(), col
+    rel = pd.read_csv(d / "reliabilities.csv")
+    assert {"round", "step", "annotator", "reliability"} <= set(rel.columns)
+    assert set(rel["round"]) == {0, 1, 2}  # calibration, then the two rounds
+    assert len(result.crowd_model.annotators) == 6
+
+    programs = pd.read_csv(d / "programs.csv", dtype={"program_id": object, "task_id": object})
+    assert len(programs) == 2 * 2 * 2
+    rnd = programs[programs["round"] == 2]
+    assert metrics.loc[1, "reward_mean"] == pytest.approx(rnd["reward"].mean())
+    log, texts, gold = saved_log(d, 2)
+    frame = log[log["program_id"].isin(set(rnd["program_id"]))][["program_id", "line", "annotator", "label"]]
+    got = dict(zip(rnd["program_id"], rnd["reward"]))
+    if reward == "bayes":  # s of eq (7) with the reliabilities as they stood: replay the log
+        model = CrowdModel().add_annotators(json.loads((d / "annotators.json").read_text()))
+        scores = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold,
+                              programs=texts).scores.set_index("program_id")["score"]
+        want = {p: scores[p] for p in got}
+    elif reward in ("majority", "single", "dawid_skene"):
+        if reward == "majority":
+            agg = aggregators.majority_vote(frame)
+        elif reward == "single":
+            agg = aggregators.single_annotator(frame, seed=cfg.seed * 100003 + 2)
+        else:
+            truth = pd.concat([pd.DataFrame({"program_id": u, "line": np.arange(len(t)), "label": t})
+                               for u, t in gold.items()])
+            agg = aggregators.dawid_skene(log[["program_id", "line", "annotator", "label"]], gold=truth)
+        want = {p: share_correct(agg, p, texts[p]) for p in got}
+    else:
+        by_id = {t.task_id: t for t in tasks}
+        items = [by_id[t].item_for_program(texts[p]) for p, t in zip(rnd["program_id"], rnd["task_id"])]
+        passed = [r.passed for r in check_many(items, progress=False)]
+        if reward == "tests":
+            want = {p: float(ok) for p, ok in zip(rnd["program_id"], passed)}
+        else:
+            want = {}
+            for (p, t), ok in zip(zip(rnd["program_id"], rnd["task_id"]), passed):
+                truth = np.asarray(line_truth(texts[p], by_id[t], passed=ok))
+                counted = counted_lines(texts[p])
+                want[p] = float((truth[counted] == 1).mean())
+    assert got == pytest.approx(want)
+
+
+def test_resume_continues_at_round_3_in_the_same_state(policy, tasks, tmp_path):
+    from crlhf import tiny
+
+    def fresh():
+        try:
+            return tiny.load(device="cpu")
+        except (FileNotFoundError, OSError):
+            return random_policy(tasks)
+
+    straight = run_loop(fresh(), tasks, config(tmp_path / "a", rounds=3), progress=False)
+
+    first = run_loop(policy, tasks, config(tmp_path / "b", rounds=2), progress=False)
+    loop = Loop(fresh(), tasks, config(tmp_path / "b", rounds=3), progress=False)
+    assert loop._resume() and loop.round == 2
+    pd.testing.assert_series_equal(loop.model.reliabilities, first.crowd_model.reliabilities)
+    pd.testing.assert_frame_equal(loop.model.history, first.crowd_model.history)
+    assert loop.trainer.kl_ctl.value == first.trainer.kl_ctl.value
+    assert loop.trainer.steps == first.trainer.steps == 2
+    for a, b in zip(loop.trainer.model.parameters(), first.trainer.model.parameters()):
+        assert torch.equal(a, b)
+    for a, b in zip(loop.trainer.ref_model.parameters(), first.trainer.ref_model.parameters()):
+        assert torch.equal(a, b)
+
+    resumed = run_loop(fresh(), tasks, config(tmp_path / "b", rounds=3), progress=False)
+    assert resumed.start_round == 3
+    assert resumed.metrics["round"].tolist() == [1, 2, 3]
+    pd.testing.assert_frame_equal(resumed.metrics.iloc[:2], first.metrics, check_dtype=False)
+    # round 3 sees the same policy, crowd model and label stream as an uninterrupted run
+    for col in ("reward_mean", "kl", "beta", "pass_rate", "n_labels"):
+        assert resumed.metrics.loc[2, col] == pytest.approx(straight.metrics.loc[2, col], rel=1e-5), col
+    pd.testing.assert_series_equal(resumed.crowd_model.reliabilities, straight.crowd_model.reliabilities)
+    assert json.loads((tmp_path / "b" / "run" / "state.json").read_text())["round"] == 3
+    assert not (tmp_path / "b" / "run" / "checkpoints" / "round-001").exists()  # keep_checkpoints=2
+
+
+def _label_in_background(url, names, stop, accuracy=0.8):
+    """Simulated humans: each annotator labels every program in the store (gold ones from
+    their truth), until ``stop`` is set."""
+    from crlhf.store import LabelStore
+
+    store = LabelStore(url)
+    tokens = store.register_annotators(names)
+    rng = np.random.default_rng(0)
+    done = set()
+    while not stop.is_set():
+        progs = store.programs(text=True)
+        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"]):
+            if pid in done:
+                continue
+            n = len(text.splitlines())
+            truth = store.gold_truth(pid) if is_gold else np.ones(n, dtype=int)
+            for a in names:
+                right = rng.random(n) < accuracy
+                labels = np.where(right, truth, -np.asarray(truth))
+                store.add_labels(tokens[a], [(pid, i, int(v)) for i, v in enumerate(labels)])
+            done.add(pid)
+        stop.wait(0.05)
+    store.close()
+
+
+def test_store_path_waits_for_labels_written_by_another_thread(policy, tasks, tmp_path):
+    from crlhf.store import LabelStore
+
+    url = f"sqlite:///{tmp_path / 'labels.db'}"
+    store = LabelStore(url)
+    stop = threading.Event()
+    names = ["ann-a", "ann-b", "ann-c"]
+    worker = threading.Thread(target=_label_in_background, args=(url, names, stop), daemon=True)
+    worker.start()
+    try:
+        cfg = config(tmp_path, crowd="store", store_poll=0.05, store_timeout=60)
+        result = run_loop(policy, tasks, cfg, store=store, progress=False)
+    finally:
+        stop.set()
+        worker.join(10)
+    assert result.metrics["round"].tolist() == [1, 2]
+    assert sorted(result.crowd_model.annotators) == names
+    assert len(store.rounds()) == 2
+    assert len(store.programs(gold=True)) == 2
+    log, texts, gold = saved_log(tmp_path / "run", 2)
+    assert set(log.loc[log["program_id"].isin(set(gold)), "annotator"]) == set(names)  # gold calibrated all
+    programs = result.programs
+    assert (log[log["program_id"].isin(set(programs["program_id"]))].groupby("program_id")["annotator"]
+            .nunique() == 3).all()
+    assert programs["reward"].tolist() == pytest.approx(programs["s_bayes"].tolist())
+    # the crowd model replays from the run folder to the same state
+    loop = Loop(policy, tasks, cfg, store=store, progress=False)
+    assert loop._resume()
+    pd.testing.assert_series_equal(loop.model.reliabilities, result.crowd_model.reliabilities)
+
+
+def test_store_without_annotators_times_out(policy, tasks, tmp_path):
+    from crlhf.store import LabelStore
+
+    store = LabelStore(f"sqlite:///{tmp_path / 'empty.db'}")
+    cfg = config(tmp_path, rounds=1, crowd="store", store_poll=0.05, store_timeout=0.3, gold_per_annotator=0)
+    with pytest.raises(TimeoutError, match="fewer than 3 annotators"):
+        run_loop(policy, tasks, cfg, store=store, progress=False)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(reward="reward_model"), "LoopConfig.reward must be one of"),
+    (dict(crowd="mturk"), "LoopConfig.crowd must be one of"),
+    (dict(n=0), "LoopConfig.n must be an int >= 1"),
+    (dict(rounds=1.5), "LoopConfig.rounds must be an int"),
+    (dict(temperature=0), "LoopConfig.temperature must be a number > 0"),
+    (dict(crowd_model={"bogus": 1}), "LoopConfig.crowd_model"),
+    (dict(crowd_model={"nu": 2.0}), "nu must lie in"),
+    (dict(crowd="store", labels_per_program=None), "labels_per_program must be an int"),
+    (dict(ppo={"bogus": 1}), "unknown PPOConfig fields"),
+])
+def test_bad_config_raises_a_clear_error(kw, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        LoopConfig(**kw)
+
+
+def test_bad_arguments_raise_clear_errors(policy, tasks, tmp_path):
+    with pytest.raises(ValueError, match="needs a store= argument"):
+        Loop(policy, tasks, LoopConfig(crowd="store"))
+    with pytest.raises(ValueError, match="exceeds the crowd's 2 annotators"):
+        Loop(policy, tasks, LoopConfig(labels_per_program=3), crowd=make_crowd([0.8, 0.9]))
+    with pytest.raises(ValueError, match="tasks is empty"):
+        Loop(policy, [], LoopConfig())
+    with pytest.raises(TypeError, match="policy must be"):
+        Loop(object(), tasks, LoopConfig())
+    run_loop(policy, tasks, config(tmp_path, rounds=0), progress=False)  # calibration only
+    with pytest.raises(ValueError, match=r"fields differ: \['reward'\]"):
+        run_loop(policy, tasks, config(tmp_path, rounds=1, reward="oracle"), progress=False)
+    assert (tmp_path / "run" / "state.json").is_file()
+    assert run_loop(policy, tasks, config(tmp_path, rounds=1), progress=False).start_round == 1

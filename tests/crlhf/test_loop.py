@@ -52,12 +52,11 @@ def random_policy(tasks):
 
 @pytest.fixture
 def policy(tasks):
-    from crlhf import tiny
-
     try:
-        return tiny.load(device="cpu")
-    except (FileNotFoundError, OSError):
+        from crlhf import tiny
+    except ImportError:  # the packaged tiny coder is not part of this checkout yet
         return random_policy(tasks)
+    return tiny.load(device="cpu")
 
 
 def config(tmp_path, **kw):

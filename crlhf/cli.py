@@ -94,16 +94,22 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--programs", type=int, default=2000)
         p.add_argument("--quick", action="store_true", help="a small, fast run")
-    from . import classroom, sft
+    from . import classroom, sft, tiny
 
     sft.add_arguments(sub.add_parser("sft", help="fine-tune a causal LM on text-to-code pairs"))
     classroom.build_parser(sub.add_parser("classroom", help="serve the annotation app to a class (Voila)"))
+    tiny_sub = sub.add_parser("tiny", help="the embedded tiny coder").add_subparsers(dest="tiny_command",
+                                                                                   required=True)
+    tiny.add_train_arguments(tiny_sub.add_parser("train", help="train the tiny coder from scratch"))
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.command == "sft":
         return sft.main(argv[argv.index("sft") + 1:])
     if args.command == "classroom":
         return classroom.serve(args)
+    if args.command == "tiny":
+        tiny.train_from_args(args)
+        return 0
     if args.command in ("demo", "crowd"):
         crowd_simulation(args.out, seed=args.seed,
                          n_programs=min(args.programs, 300) if args.quick else args.programs)

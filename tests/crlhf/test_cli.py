@@ -1,0 +1,27 @@
+import json
+
+import pytest
+
+from crlhf.cli import main
+
+
+def test_demo_quick_runs_the_crowd_simulation_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Spearman(true accuracy, p_i)" in out and "majority vote" in out
+    summary = json.loads((tmp_path / "crowd_simulation.json").read_text())
+    assert (tmp_path / "reliabilities.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "reliabilities.json").read_text())  # the plot's numbers
+    assert len(summary["annotators"]) == 30 and summary["programs"] == 300
+    acc = {row["aggregator"]: row["line accuracy"] for row in summary["aggregators"]}
+    # the Bayesian aggregator discounts the crowd's spammers and turns its adversary around
+    assert acc["crlhf online Bayes (beta)"] > acc["majority vote"]
+    assert acc["crlhf online Bayes (eq8)"] > acc["majority vote"]
+    assert summary["spearman_true_accuracy_vs_p"]["beta"] > 0.8
+
+
+def test_sft_refuses_missing_data_with_exit_code_2(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sft", "--model", str(tmp_path), "--data", str(tmp_path / "missing.jsonl")])
+    assert exc.value.code == 2
+    assert "missing.jsonl" in capsys.readouterr().err

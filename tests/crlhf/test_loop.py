@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
 
-from crlhf import aggregators  # noqa: E402
+from crlhf import aggregators, tiny  # noqa: E402
 from crlhf.crowd import CrowdModel, counted_lines  # noqa: E402
 from crlhf.loop import REWARD_SOURCES, Loop, LoopConfig, run_loop  # noqa: E402
 from crlhf.ppo import PPOConfig  # noqa: E402
@@ -37,25 +36,8 @@ def tasks():
     return load_tasks("minicode", split="train", n=6, seed=0)
 
 
-def random_policy(tasks):
-    """A tiny random GPT-2 with a byte-level BPE tokenizer trained on the tasks."""
-    from crlhf.policy import Policy
-    from crlhf.tiny import build_tokenizer
-
-    tok = build_tokenizer([t.prompt + t.reference for t in tasks], vocab_size=300, progress=False)
-    torch.manual_seed(0)
-    cfg = transformers.GPT2Config(vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=2, n_head=2,
-                                  bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id,
-                                  pad_token_id=tok.pad_token_id)
-    return Policy(transformers.GPT2LMHeadModel(cfg), tok, device="cpu")
-
-
 @pytest.fixture
-def policy(tasks):
-    try:
-        from crlhf import tiny
-    except ImportError:  # the packaged tiny coder is not part of this checkout yet
-        return random_policy(tasks)
+def policy():
     return tiny.load(device="cpu")
 
 
@@ -140,13 +122,8 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
 
 
 def test_resume_continues_at_round_3_in_the_same_state(policy, tasks, tmp_path):
-    from crlhf import tiny
-
     def fresh():
-        try:
-            return tiny.load(device="cpu")
-        except (FileNotFoundError, OSError):
-            return random_policy(tasks)
+        return tiny.load(device="cpu")
 
     straight = run_loop(fresh(), tasks, config(tmp_path / "a", rounds=3), progress=False)
 

@@ -87,12 +87,14 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="crlhf", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("demo", "the main job (for now: the crowd simulation end to end)"),
+    for name, help_ in (("demo", "the main job: evaluate the tiny coder, run cRLHF with a simulated crowd, "
+                                 "evaluate again, write a report"),
                         ("crowd", "simulate a crowd: calibration, labels, posteriors, p_i")):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--out", type=Path, default=Path("runs") / name)
         p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--programs", type=int, default=2000)
+        if name == "crowd":
+            p.add_argument("--programs", type=int, default=2000)
         p.add_argument("--quick", action="store_true", help="a small, fast run")
     from . import classroom, sft, tiny
 
@@ -110,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "tiny":
         tiny.train_from_args(args)
         return 0
-    if args.command in ("demo", "crowd"):
+    if args.command == "demo":
+        from .demo import run_demo
+
+        run_demo(args.out, quick=args.quick, seed=args.seed)
+    if args.command == "crowd":
         crowd_simulation(args.out, seed=args.seed,
                          n_programs=min(args.programs, 300) if args.quick else args.programs)
     return 0

@@ -1,0 +1,178 @@
+"""``crlhf demo``: the main job, end to end on the packaged tiny coder.
+
+Evaluate the tiny coder on ``minicode`` test (pass@1/10 at T 0.2/0.6/0.8), run cRLHF
+(:func:`crlhf.loop.run_loop`, a noisy simulated crowd of 30, reward ``bayes``) on ``minicode``
+train prompts, evaluate the trained policy the same way, and write to ``out/``::
+
+    report.md            Table-I style: baseline vs w/cRLHF, plus the per-round metrics
+    results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}}, "crlhf": {...}, ...}
+    passk.png/.json      pass@k before and after, one axis
+    rounds.png/.json     reward and KL per round (from the run's metrics.csv)
+    reliabilities.png/.json   p_i trajectories of the crowd
+    run/                 the loop's run folder (config, metrics.csv, labels, checkpoints, ...)
+
+The numbers are whatever happened: nothing here is tuned to make one side win.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+TEMPERATURES = (0.2, 0.6, 0.8)
+KS = (1, 10)
+
+# sizes: the default run aims at about 10 minutes on 2 CPU cores, --quick at well under a minute
+SIZES = {
+    False: dict(eval_tasks=200, eval_n=10, eval_tokens=96, train_tasks=640, rounds=40, prompts_per_round=32,
+                n=4, max_new_tokens=96, labels_per_program=5, gold_per_annotator=3),
+    True: dict(eval_tasks=6, eval_n=10, eval_tokens=64, train_tasks=8, rounds=2, prompts_per_round=3,
+               n=2, max_new_tokens=48, labels_per_program=3, gold_per_annotator=1),
+}
+
+
+def _evaluate(policy, tasks, sizes, seed, progress):
+    from .evaluate import evaluate
+
+    stop = tuple(dict.fromkeys(s for t in tasks for s in t.stop)) or None
+    sampler = policy.as_sampler(max_new_tokens=sizes["eval_tokens"], stop=stop, seed=seed, batch_size=256,
+                                progress=False)
+    return evaluate(sampler, tasks, ks=KS, temperatures=TEMPERATURES, n=sizes["eval_n"], progress=progress)
+
+
+def _passk_dict(result) -> dict:
+    d = result.to_dict()
+    return {f"pass@{k}": {f"{t:g}": float(d.get(f"pass@{k}", {}).get(f"{t:g}", math.nan)) for t in TEMPERATURES}
+            for k in KS}
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **overrides) -> dict:
+    """Run the demo into ``out`` (see the module docstring); returns what ``results.json`` holds.
+
+    ``overrides`` replace entries of the size table (``eval_tasks``, ``eval_n``, ``rounds``, ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import torch
+
+    from . import tiny
+    from .loop import LoopConfig, run_loop
+    from .plots import plot_passk, plot_reliabilities, save
+    from .ppo import PPOConfig
+    from .tasks import load_tasks
+
+    sizes = dict(SIZES[bool(quick)])
+    unknown = set(overrides) - set(sizes)
+    if unknown:
+        raise TypeError(f"run_demo got unknown size(s) {sorted(unknown)}")
+    sizes.update(overrides)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    timings = {}
+
+    test = load_tasks("minicode", split="test", n=sizes["eval_tasks"], seed=seed)
+    train = load_tasks("minicode", split="train", n=sizes["train_tasks"], seed=seed)
+    policy = tiny.load(device="cpu")
+
+    print(f"[1/3] baseline: {len(test)} minicode test tasks, n={sizes['eval_n']}, T={TEMPERATURES}")
+    t = time.perf_counter()
+    before = _evaluate(policy, test, sizes, seed, progress)
+    timings["eval_baseline"] = time.perf_counter() - t
+
+    print(f"[2/3] cRLHF: {sizes['rounds']} round(s) x {sizes['prompts_per_round']} prompts x n={sizes['n']}, "
+          "noisy crowd of 30, reward 'bayes'")
+    cfg = LoopConfig(rounds=sizes["rounds"], prompts_per_round=sizes["prompts_per_round"], n=sizes["n"],
+                     temperature=0.8, max_new_tokens=sizes["max_new_tokens"], reward="bayes", crowd="noisy",
+                     crowd_size=30, crowd_seed=seed, labels_per_program=sizes["labels_per_program"],
+                     gold_per_annotator=sizes["gold_per_annotator"], seed=seed, run_dir=str(out / "run"),
+                     keep_checkpoints=1, ppo=PPOConfig(seed=seed))
+    t = time.perf_counter()
+    run = run_loop(policy, train, cfg, progress=progress)
+    timings["loop"] = time.perf_counter() - t
+
+    print("[3/3] w/cRLHF: the trained policy on the same test tasks")
+    t = time.perf_counter()
+    after = _evaluate(run.policy, test, sizes, seed, progress)
+    timings["eval_crlhf"] = time.perf_counter() - t
+
+    # plots
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plot_passk(before.passk, label="baseline", ax=ax, ls="--")
+    plot_passk(after.passk, label="w/cRLHF", ax=ax)
+    ax.set_title("pass@k on minicode test, before and after cRLHF")
+    save(fig, out / "passk", {"baseline": before.passk, "crlhf": after.passk})
+    plt.close(fig)
+
+    metrics = pd.read_csv(out / "run" / "metrics.csv")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.plot(metrics["round"], metrics["reward_mean"], marker="o")
+    a1.set_xlabel("round")
+    a1.set_ylabel("mean reward (s, bayes)")
+    a2.plot(metrics["round"], metrics["kl"], marker="o", color="C1")
+    a2.set_xlabel("round")
+    a2.set_ylabel("KL(policy || reference)")
+    from matplotlib.ticker import MaxNLocator
+
+    for a in (a1, a2):
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle("cRLHF rounds")
+    fig.tight_layout()
+    save(fig, out / "rounds", metrics[["round", "reward_mean", "kl", "beta", "pass_rate", "mean_p"]])
+    plt.close(fig)
+
+    history = run.crowd_model.history
+    fig = plot_reliabilities(history, title="p_i of the 30 simulated annotators (calibration, then rounds)")
+    save(fig, out / "reliabilities", history)
+    plt.close(fig)
+
+    timings["total"] = time.perf_counter() - t0
+    results = {
+        "baseline": _passk_dict(before),
+        "crlhf": _passk_dict(after),
+        "rounds": metrics.to_dict(orient="records"),
+        "sizes": sizes, "seed": seed, "quick": bool(quick),
+        "eval_tasks": len(test), "train_tasks": len(train),
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+
+    lines = ["# crlhf demo", "",
+             f"Tiny coder on minicode test ({len(test)} tasks, n = {sizes['eval_n']} samples per task and "
+             f"temperature); cRLHF: {sizes['rounds']} round(s) of {sizes['prompts_per_round']} minicode train "
+             f"prompts x {sizes['n']} samples, noisy simulated crowd of 30 ({sizes['labels_per_program']} "
+             f"annotators per program), reward `bayes`. Seed {seed}{', quick run' if quick else ''}.", "",
+             "## pass@k (Table I style)", "",
+             "| model | " + " | ".join(f"pass@{k} T={t:g}" for k in KS for t in TEMPERATURES)
+             + " | " + " | ".join(f"best pass@{k}" for k in KS) + " |",
+             "|---" * (len(KS) * len(TEMPERATURES) + len(KS) + 1) + "|"]
+    for name, res in (("baseline", before), ("w/cRLHF", after)):
+        d = _passk_dict(res)
+        table = res.table()
+        best = [f"{_fmt(float(table.loc[k, 'pass_at_k']))} (T={float(table.loc[k, 'temperature']):g})"
+                if k in table.index else "n/a" for k in KS]
+        lines.append(f"| {name} | " + " | ".join(_fmt(d[f'pass@{k}'][f'{t:g}']) for k in KS for t in TEMPERATURES)
+                     + " | " + " | ".join(best) + " |")
+    cols = ["round", "reward_mean", "kl", "beta", "pass_rate", "mean_p", "s_true_mean", "time"]
+    cols = [c for c in cols if c in metrics.columns]
+    lines += ["", "## rounds", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
+    for row in metrics[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(str(int(v)) if c == "round" else _fmt(float(v)) for c, v in zip(cols, row))
+                     + " |")
+    lines += ["", "Plots: `passk.png`, `rounds.png`, `reliabilities.png` (numbers in the matching `.json`). "
+              "Run folder: `run/`.", "",
+              f"Time: {timings['total']:.0f} s (baseline eval {timings['eval_baseline']:.0f} s, loop "
+              f"{timings['loop']:.0f} s, w/cRLHF eval {timings['eval_crlhf']:.0f} s).", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    print("\n".join(lines[6:10 + 1]))
+    print(f"\nwrote {out / 'report.md'}, {out / 'results.json'} and plots in {timings['total']:.0f} s")
+    return results

@@ -235,6 +235,20 @@ def _write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
+def checked_tasks(tasks) -> list:
+    """``tasks`` as a list of Task records that have tests: line truth and the pass rate need
+    the sandbox's verdict."""
+    tasks = list(tasks)
+    if not tasks:
+        raise ValueError("tasks is empty: prompts come from the tasks")
+    for i, t in enumerate(tasks):
+        if not hasattr(t, "check_item") or not hasattr(t, "prompt"):
+            raise TypeError(f"tasks[{i}] must be a crlhf.tasks.Task, got {type(t).__name__}")
+        if t.test_style == "none":
+            raise ValueError(f"tasks[{i}] ({t.task_id}) has no tests: line truth needs the sandbox verdict")
+    return tasks
+
+
 class Loop:
     """Algorithm 1 as an object; :meth:`run` does the rounds. See :func:`run_loop`."""
 
@@ -246,15 +260,7 @@ class Loop:
             config = LoopConfig()
         if not isinstance(config, LoopConfig):
             raise TypeError(f"config must be a LoopConfig, got {type(config).__name__}")
-        tasks = list(tasks)
-        if not tasks:
-            raise ValueError("tasks is empty: the loop needs prompts")
-        for i, t in enumerate(tasks):
-            if not hasattr(t, "check_item") or not hasattr(t, "prompt"):
-                raise TypeError(f"tasks[{i}] must be a crlhf.tasks.Task, got {type(t).__name__}")
-            if t.test_style == "none":
-                raise ValueError(f"tasks[{i}] ({t.task_id}) has no tests: the loop needs the sandbox "
-                                 "verdict (pass rate, line truth)")
+        tasks = checked_tasks(tasks)
         if not hasattr(policy, "sample") or not hasattr(policy, "model"):
             raise TypeError(f"policy must be a crlhf.policy.Policy, got {type(policy).__name__}")
         if store is not None:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .crowd import CrowdModel
-from .loop import _s_true
+from .loop import _s_true, checked_tasks
 
 
 def trl_dataset(tasks: Sequence):
@@ -86,15 +86,7 @@ class CrowdReward:
                  sandbox_timeout: float = 3.0, reward: str = "bayes", name: str = "crowd_reward"):
         from .simulate import Crowd, paper_crowd
 
-        tasks = list(tasks)
-        if not tasks:
-            raise ValueError("tasks is empty: the reward function maps prompts to tasks")
-        for i, t in enumerate(tasks):
-            if not hasattr(t, "check_item") or not hasattr(t, "prompt"):
-                raise TypeError(f"tasks[{i}] must be a crlhf.tasks.Task, got {type(t).__name__}")
-            if t.test_style == "none":
-                raise ValueError(f"tasks[{i}] ({t.task_id}) has no tests: the crowd's line truth needs "
-                                 "the sandbox verdict")
+        tasks = checked_tasks(tasks)
         if crowd is None:
             crowd = paper_crowd(crowd_size, seed=seed)
         elif not isinstance(crowd, Crowd):

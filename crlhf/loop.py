@@ -5,9 +5,11 @@ collect line labels from the crowd, compute posteriors and scores ``s`` with
 (:class:`crlhf.ppo.PPOTrainer`) on exactly those ``(prompt, program, s)`` triples. No reward
 model.
 
-What the crowd labels is the whole program ``task.program(completion)`` (prompt lines
-included, as the annotation UI shows it), so ``s = c / k`` counts the prompt's lines too; every
-reward source uses the same lines, so the ablations compare like with like.
+What the crowd sees and labels is the whole program ``task.program(completion)`` (prompt lines
+included, as the annotation UI shows it), but ``s = c / k`` counts only the lines the model
+generated (:func:`scored_lines`): the prompt's lines are given, and counting them would score
+an empty completion ``s = 1``. Every reward source scores the same lines, so the ablations
+compare like with like.
 
 Reward sources (``LoopConfig.reward``):
 
@@ -211,22 +213,79 @@ class RunResult:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _s_from_labels(agg: pd.DataFrame, texts: dict, count_blank: bool) -> dict:
-    """``s = c/k`` per program from an aggregator's per-line output (label +1 = correct)."""
-    pos = agg["label"].to_numpy() == 1
-    good = set(zip(agg["program_id"].to_numpy(object)[pos], agg["line"].to_numpy(np.int64)[pos].tolist()))
-    out = {}
-    for pid, text in texts.items():
-        counted = counted_lines(text, count_blank)
-        k = int(counted.sum())
-        out[pid] = sum(1 for i in np.flatnonzero(counted).tolist() if (pid, i) in good) / k if k else 0.0
+@dataclass(frozen=True)
+class CheckedProgram:
+    """A sampled program after the sandbox: the text the crowd sees (``task.program`` of the
+    completion), the verdict, the line truth (:func:`crlhf.tasks.line_truth`), and which lines
+    count in the reward (``scored``: counted lines that the model generated)."""
+
+    task: object
+    program: str
+    passed: bool
+    truth: list
+    scored: np.ndarray
+
+    @property
+    def s_true(self) -> float:
+        """The true ``s``: the share of the scored lines that the line truth calls correct."""
+        return line_share(np.asarray(self.truth) == 1, self.scored)
+
+
+def scored_lines(program: str, task, count_blank: bool = False) -> np.ndarray:
+    """The lines of ``program`` that count in a reward ``s = c/k``: the counted lines
+    (:func:`crlhf.crowd.counted_lines`) the model generated, i.e. not the prompt's own lines
+    (``task.given_lines``). The prompt is context: counting it would give an empty completion
+    ``s = 1``. A completion with no counted line gets ``s = 0``."""
+    mask = counted_lines(program, count_blank)
+    mask[:task.given_lines(program)] = False
+    return mask
+
+
+def line_share(correct, scored: np.ndarray) -> float:
+    """``s = c/k``: the share of the scored lines judged correct (0.0 when none is scored)."""
+    k = int(scored.sum())
+    return float(np.count_nonzero(np.asarray(correct, dtype=bool)[scored])) / k if k else 0.0
+
+
+def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float = 3.0,
+                   count_blank: bool = False) -> list[CheckedProgram]:
+    """Run each completion (already cut at its stop sequences) against its task's tests in
+    the sandbox, one batch, and compute its line truth and scored lines."""
+    from .sandbox import check_many
+    from .tasks import line_truth
+
+    results = check_many([t.check_item(c) for t, c in zip(tasks, completions)], timeout=timeout, progress=False)
+    out = []
+    for t, c, r in zip(tasks, completions, results):
+        text = t.program(c)
+        out.append(CheckedProgram(t, text, bool(r.passed), line_truth(text, t, passed=bool(r.passed)),
+                                  scored_lines(text, t, count_blank)))
     return out
 
 
-def _s_true(truth, text: str, count_blank: bool) -> float:
-    counted = counted_lines(text, count_blank)
-    k = int(counted.sum())
-    return float(np.count_nonzero(np.asarray(truth)[counted] == 1)) / k if k else 0.0
+def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
+    """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update,
+    eq 8) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
+    ``> tau``. ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label
+    per ``(program_id, line, annotator)``. A program without labels is assessed under the
+    prior, no update. Returns ``(s_bayes, frames)``: scores, and each labelled program's rows."""
+    frames = {p: g for p, g in labels.groupby("program_id", sort=False) if len(g)}
+    s_bayes = {}
+    for p, c in checked.items():
+        frame = frames.get(p)
+        if frame is None:
+            post = model.assess({}, program=c.program, program_id=p).posteriors
+        else:
+            post = model.ingest(frame, program=c.program, program_id=p).posteriors
+        s_bayes[p] = line_share(post > model.tau, c.scored)
+    return s_bayes, frames
+
+
+def _s_from_labels(agg: pd.DataFrame, checked: dict) -> dict:
+    """``s = c/k`` per program from an aggregator's per-line output (label +1 = correct)."""
+    pos = agg["label"].to_numpy() == 1
+    good = set(zip(agg["program_id"].to_numpy(object)[pos], agg["line"].to_numpy(np.int64)[pos].tolist()))
+    return {p: line_share([(p, i) in good for i in range(len(c.scored))], c.scored) for p, c in checked.items()}
 
 
 def _write_json(path: Path, obj) -> None:
@@ -495,9 +554,6 @@ class Loop:
         return out
 
     def _run_round(self, rnd: int) -> dict:
-        from .sandbox import check_many
-        from .tasks import line_truth
-
         cfg = self.config
         t0 = time.perf_counter()
         idx = self._round_tasks(rnd)
@@ -507,37 +563,32 @@ class Loop:
                                    max_new_tokens=cfg.max_new_tokens, stop=stop,
                                    seed=cfg.seed * 100003 + rnd, progress=False)
         t1 = time.perf_counter()
-        pids, texts, task_of, flat, prompt_index = [], {}, {}, [], {}
+        pids, flat, prompt_index, flat_tasks = [], [], {}, []
         for j, (t, cs) in enumerate(zip(tasks, comps)):
             for m, c in enumerate(cs):
                 pid = f"{self.tag}-r{rnd}-p{j}-s{m}"
                 pids.append(pid)
-                texts[pid] = t.program(c.text)
-                task_of[pid] = t
                 prompt_index[pid] = j
                 flat.append(c)
-        results = check_many([task_of[p].check_item(c.text) for p, c in zip(pids, flat)],
-                             timeout=cfg.sandbox_timeout, progress=False)
-        passed = {p: bool(r.passed) for p, r in zip(pids, results)}
-        truths = {p: line_truth(texts[p], task_of[p], passed=passed[p]) for p in pids}
+                flat_tasks.append(t)
+        checked = dict(zip(pids, check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
+                                                self._count_blank)))
+        texts = {p: c.program for p, c in checked.items()}
+        task_of = {p: c.task for p, c in checked.items()}
+        truths = {p: c.truth for p, c in checked.items()}
+        passed = {p: c.passed for p, c in checked.items()}
 
         labels = self._latest(self._collect_labels(rnd, pids, texts, truths, task_of))
         labels = labels[labels["program_id"].isin(set(pids))]
         self._register(labels["annotator"])
         t2 = time.perf_counter()
 
-        s_bayes = {}
-        by_pid = {p: g for p, g in labels.groupby("program_id", sort=False)}
-        for p in pids:
-            frame = by_pid.get(p)
-            if frame is None or not len(frame):  # no labels: nothing to learn, s from the prior
-                s_bayes[p] = self.model.assess({}, program=texts[p], program_id=p).score
-                continue
-            s_bayes[p] = self.model.ingest(frame, program=texts[p], program_id=p).score
+        s_bayes, frames = crowd_scores(self.model, labels, checked)
+        for p, frame in frames.items():
             self._units[p] = {"round": rnd, "program": texts[p], "truth": None}
             self._append_log(frame, p, rnd)
-        s_true = {p: _s_true(truths[p], texts[p], self._count_blank) for p in pids}
-        reward = self._rewards(rnd, pids, texts, labels, s_bayes, s_true, passed)
+        s_true = {p: c.s_true for p, c in checked.items()}
+        reward = self._rewards(rnd, checked, labels, s_bayes, s_true)
 
         scores = [reward[p] for p in pids]
         stats = self.trainer.step_completions(flat, scores)
@@ -559,7 +610,7 @@ class Loop:
                 "time_sample": t1 - t0, "time_labels": t2 - t1, "time_ppo": t3 - t2,
                 "time": time.perf_counter() - t0}
 
-    def _rewards(self, rnd, pids, texts, labels, s_bayes, s_true, passed) -> dict:
+    def _rewards(self, rnd, checked, labels, s_bayes, s_true) -> dict:
         from . import aggregators
 
         src = self.config.reward
@@ -568,7 +619,7 @@ class Loop:
         if src == "oracle":
             return dict(s_true)
         if src == "tests":
-            return {p: 1.0 if passed[p] else 0.0 for p in pids}
+            return {p: 1.0 if c.passed else 0.0 for p, c in checked.items()}
         frame = labels.loc[:, ["program_id", "line", "annotator", "label"]]
         if src == "majority":
             agg = aggregators.majority_vote(frame)
@@ -580,7 +631,7 @@ class Loop:
                     for u, v in self._units.items() if v.get("truth") is not None]
             gold_frame = pd.concat(gold, ignore_index=True) if gold else None
             agg = aggregators.dawid_skene(log, gold=gold_frame)
-        return _s_from_labels(agg, {p: texts[p] for p in pids}, self._count_blank)
+        return _s_from_labels(agg, checked)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:

@@ -8,8 +8,10 @@ completion. :class:`CrowdReward` does for each completion what one round of
 program (``Task.program``), check it in the sandbox (:func:`crlhf.sandbox.check_many`, one
 batch per call), compute the line truth (:func:`crlhf.tasks.line_truth`), let a simulated
 crowd label its lines (:meth:`crlhf.simulate.Crowd.label_programs`, ``labels_per_program``
-annotators each) and return the :class:`crlhf.crowd.CrowdModel` score ``s`` from
-:meth:`~crlhf.crowd.CrowdModel.ingest`, so reliabilities update online as training goes.
+annotators each) and return the :class:`crlhf.crowd.CrowdModel` score ``s`` over the
+generated lines, so reliabilities update online as training goes. The sandbox, line truth and
+scoring steps are the loop's own (:func:`crlhf.loop.check_programs`,
+:func:`crlhf.loop.crowd_scores`).
 
 Usage::
 
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .crowd import CrowdModel
-from .loop import _s_true, checked_tasks
+from .loop import check_programs, checked_tasks, crowd_scores
 
 
 def trl_dataset(tasks: Sequence):
@@ -146,9 +148,6 @@ class CrowdReward:
         raise KeyError(f"no task has the prompt {text[:60]!r}...; pass a task_id column")
 
     def __call__(self, prompts, completions, completion_ids=None, **kwargs) -> list[float]:
-        from .sandbox import check_many
-        from .tasks import line_truth
-
         completions = list(completions)
         n = len(completions)
         task_ids = kwargs.get("task_id")
@@ -164,27 +163,16 @@ class CrowdReward:
             return []
         cut = [t.truncate(_text(c)) for t, c in zip(tasks, completions)]
         pids = [f"trl-{self.tag}-c{call}-{j}" for j in range(n)]
-        texts = {p: t.program(c) for p, t, c in zip(pids, tasks, cut)}
-        results = check_many([t.check_item(c) for t, c in zip(tasks, cut)], timeout=self.sandbox_timeout,
-                             progress=False)
-        passed = {p: bool(r.passed) for p, r in zip(pids, results)}
-        truths = {p: line_truth(texts[p], t, passed=passed[p]) for p, t in zip(pids, tasks)}
-
+        checked = dict(zip(pids, check_programs(tasks, cut, self.sandbox_timeout, self.crowd_model.count_blank)))
         rng = np.random.default_rng([self.seed, call])
-        labelled = {p: tr for p, tr in truths.items() if len(tr)}
+        labelled = {p: c.truth for p, c in checked.items() if len(c.truth)}
         labels = self.crowd.label_programs(labelled, k=self.labels_per_program, rng=rng) if labelled else \
             pd.DataFrame({"program_id": [], "line": [], "annotator": [], "label": []})
-        by_pid = {p: g for p, g in labels.groupby("program_id", sort=False)}
-        count_blank = self.crowd_model.count_blank
-        s_bayes, s_true = {}, {}
-        for p in pids:
-            frame = by_pid.get(p)
-            if frame is None or not len(frame):  # nothing labelled: the prior's score, no update
-                s_bayes[p] = float(self.crowd_model.assess({}, program=texts[p], program_id=p).score)
-            else:
-                frame = frame.drop_duplicates(["line", "annotator"], keep="last")
-                s_bayes[p] = float(self.crowd_model.ingest(frame, program=texts[p], program_id=p).score)
-            s_true[p] = _s_true(truths[p], texts[p], count_blank)
+        labels = labels.drop_duplicates(["program_id", "line", "annotator"], keep="last")
+        s_bayes, _ = crowd_scores(self.crowd_model, labels, checked)
+        s_true = {p: c.s_true for p, c in checked.items()}
+        passed = {p: c.passed for p, c in checked.items()}
+        texts = {p: c.program for p, c in checked.items()}
         if self.reward == "bayes":
             out = [s_bayes[p] for p in pids]
         elif self.reward == "oracle":

@@ -82,12 +82,6 @@ def blame_gap(lines: Sequence[str], gap: int) -> int | None:
     return idx[-1] if idx else None
 
 
-def _prompt_lines(program: str, task: Task) -> int:
-    if task.prompt_in_program and task.prompt and program.startswith(task.prompt):
-        return task.prompt.count("\n")
-    return 0
-
-
 def _verdict(program: str, task: Task, timeout: float) -> bool:
     if task.test_style == "none":
         raise ValueError(f"task {task.task_id} has no tests: pass passed=True/False to line_truth")
@@ -124,7 +118,7 @@ def line_truth(program: str, task: Task, known_correct: Sequence[str] = (), pass
                 truth[idx[k]] = -1
         elif tag == "insert" and idx:
             truth[idx[a1] if a1 < len(idx) else idx[-1]] = -1
-    start = _prompt_lines(program, task)
+    start = task.given_lines(program)
     truth[:start] = [1] * min(start, len(truth))
     generated = [i for i in idx if i >= start]
     if -1 not in truth:

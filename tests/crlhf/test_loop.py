@@ -58,10 +58,21 @@ def saved_log(run_dir, upto):
     return log, texts, gold
 
 
-def share_correct(agg, pid, text):
-    counted = np.flatnonzero(counted_lines(text))
+def generated(text, task):
+    """The lines a reward counts: non-blank, non-comment lines after the prompt's own."""
+    mask = counted_lines(text)
+    assert text.startswith(task.prompt)
+    mask[:task.prompt.count("\n")] = False
+    return mask
+
+
+def share(correct, mask):
+    return float(np.asarray(correct, dtype=bool)[mask].sum() / mask.sum()) if mask.any() else 0.0
+
+
+def share_correct(agg, pid, text, task):
     good = set(agg.loc[(agg["program_id"] == pid) & (agg["label"] == 1), "line"].tolist())
-    return sum(int(i) in good for i in counted) / len(counted)
+    return share([i in good for i in range(len(text.splitlines()))], generated(text, task))
 
 
 @pytest.mark.parametrize("reward", REWARD_SOURCES)
@@ -91,11 +102,14 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
     log, texts, gold = saved_log(d, 2)
     frame = log[log["program_id"].isin(set(rnd["program_id"]))][["program_id", "line", "annotator", "label"]]
     got = dict(zip(rnd["program_id"], rnd["reward"]))
+    by_id = {t.task_id: t for t in tasks}
+    task_of = dict(zip(rnd["program_id"], (by_id[t] for t in rnd["task_id"])))
     if reward == "bayes":  # s of eq (7) with the reliabilities as they stood: replay the log
         model = CrowdModel().add_annotators(json.loads((d / "annotators.json").read_text()))
-        scores = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold,
-                              programs=texts).scores.set_index("program_id")["score"]
-        want = {p: scores[p] for p in got}
+        lines = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold,
+                             programs=texts).lines
+        want = {p: share(lines.loc[lines["program_id"] == p, "posterior"].to_numpy() > 0.5,
+                         generated(texts[p], task_of[p])) for p in got}
     elif reward in ("majority", "single", "dawid_skene"):
         if reward == "majority":
             agg = aggregators.majority_vote(frame)
@@ -105,9 +119,8 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
             truth = pd.concat([pd.DataFrame({"program_id": u, "line": np.arange(len(t)), "label": t})
                                for u, t in gold.items()])
             agg = aggregators.dawid_skene(log[["program_id", "line", "annotator", "label"]], gold=truth)
-        want = {p: share_correct(agg, p, texts[p]) for p in got}
+        want = {p: share_correct(agg, p, texts[p], task_of[p]) for p in got}
     else:
-        by_id = {t.task_id: t for t in tasks}
         items = [by_id[t].item_for_program(texts[p]) for p, t in zip(rnd["program_id"], rnd["task_id"])]
         passed = [r.passed for r in check_many(items, progress=False)]
         if reward == "tests":
@@ -116,8 +129,7 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
             want = {}
             for (p, t), ok in zip(zip(rnd["program_id"], rnd["task_id"]), passed):
                 truth = np.asarray(line_truth(texts[p], by_id[t], passed=ok))
-                counted = counted_lines(texts[p])
-                want[p] = float((truth[counted] == 1).mean())
+                want[p] = share(truth == 1, generated(texts[p], by_id[t]))
     assert got == pytest.approx(want)
 
 

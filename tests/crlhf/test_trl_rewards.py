@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from crlhf.crowd import CrowdModel
+from crlhf.crowd import CrowdModel, counted_lines
 from crlhf.sandbox import check_many
 from crlhf.simulate import paper_crowd
 from crlhf.tasks import line_truth, load_tasks
@@ -39,8 +39,12 @@ def test_scores_match_a_direct_crowd_model(tasks):
     labels = crowd.label_programs(truths, k=5, rng=np.random.default_rng([3, 0]))
     model = CrowdModel()
     model.add_annotators(crowd.names)
-    want = [model.ingest(labels[labels["program_id"] == j], program=programs[j], program_id=j).score
-            for j in range(3)]
+    want = []
+    for j in range(3):  # s over the generated lines only: the prompt's lines are given
+        post = model.ingest(labels[labels["program_id"] == j], program=programs[j], program_id=j).posteriors
+        mask = counted_lines(programs[j])
+        mask[:t.prompt.count("\n")] = False
+        want.append(float((post[mask] > 0.5).mean()))
     assert scores == pytest.approx(want)
     assert fn.crowd_model.reliabilities.to_numpy() == pytest.approx(model.reliabilities.to_numpy())
     assert scores[0] > scores[1]
@@ -51,6 +55,9 @@ def test_scores_match_a_direct_crowd_model(tasks):
     again = fn([t.prompt], [t.reference])
     assert fn.calls == 2 and fn.n_scored == 4 and len(again) == 1
     assert len(fn.crowd_model.history) > 0
+
+    # an empty completion has no generated line: s = 0, not the prompt's share
+    assert fn([t.prompt], [""], task_id=[t.task_id]) == [0.0]
 
 
 def test_task_lookup_and_sources(tasks):

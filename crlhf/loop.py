@@ -70,6 +70,7 @@ from .crowd import CrowdModel, counted_lines
 
 REWARD_SOURCES = ("bayes", "majority", "single", "dawid_skene", "oracle", "tests")
 CROWD_KINDS = ("paper", "noisy", "store")
+BASELINES = ("none", "prompt")
 METRIC_COLUMNS = ("round", "reward_mean", "reward_std", "kl", "beta", "pass_rate", "mean_p", "s_true_mean",
                   "reward_error", "n_programs", "n_labels", "policy_loss", "value_loss", "entropy",
                   "response_length", "time_sample", "time_labels", "time_ppo", "time")
@@ -87,6 +88,12 @@ class LoopConfig:
     n : programs sampled per prompt.
     temperature, max_new_tokens : sampling settings (PPO's log-prob temperature is set to match).
     reward : one of ``REWARD_SOURCES``.
+    baseline : what PPO receives as the score: ``"none"`` the reward itself (Ziegler et al.);
+        ``"prompt"`` the reward minus the mean reward of the other ``n - 1`` programs of the
+        same prompt (the leave-one-out baseline of Kool et al. 2019 / RLOO), so a program is
+        credited only for beating its siblings: with a batch-wide baseline a failing program
+        that scores above the batch mean (``s = 0.8`` on an easy prompt) is reinforced.
+        Needs ``n >= 2``.
     crowd : ``"paper"``, ``"noisy"`` (simulated) or ``"store"`` (humans through a LabelStore).
     crowd_size, crowd_seed : size and seed of a simulated crowd (the seed also seeds its labels).
     labels_per_program : annotators per program (k); in store mode, the labels to wait for.
@@ -108,6 +115,7 @@ class LoopConfig:
     temperature: float = 0.8
     max_new_tokens: int = 96
     reward: str = "bayes"
+    baseline: str = "none"
     crowd: str = "paper"
     crowd_size: int = 30
     crowd_seed: int = 0
@@ -148,6 +156,10 @@ class LoopConfig:
                              f"got {self.store_timeout!r}")
         if self.reward not in REWARD_SOURCES:
             raise ValueError(f"LoopConfig.reward must be one of {REWARD_SOURCES}, got {self.reward!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"LoopConfig.baseline must be one of {BASELINES}, got {self.baseline!r}")
+        if self.baseline == "prompt" and self.n < 2:
+            raise ValueError("LoopConfig.baseline='prompt' needs n >= 2 programs per prompt")
         if self.crowd not in CROWD_KINDS:
             raise ValueError(f"LoopConfig.crowd must be one of {CROWD_KINDS}, got {self.crowd!r}")
         if self.crowd == "store" and self.labels_per_program is None:
@@ -245,6 +257,18 @@ def line_share(correct, scored: np.ndarray) -> float:
     """``s = c/k``: the share of the scored lines judged correct (0.0 when none is scored)."""
     k = int(scored.sum())
     return float(np.count_nonzero(np.asarray(correct, dtype=bool)[scored])) / k if k else 0.0
+
+
+def prompt_centred(scores: Sequence[float], groups: Sequence) -> list[float]:
+    """Each score minus the mean score of the other members of its group (the leave-one-out
+    baseline, Kool et al. 2019); a group of one keeps its score."""
+    x = np.asarray(scores, dtype=np.float64)
+    codes, _ = pd.factorize(pd.Series(list(groups), dtype=object))
+    total = np.bincount(codes, weights=x)
+    count = np.bincount(codes).astype(np.float64)
+    others = count[codes] - 1
+    mean_others = np.divide(total[codes] - x, others, out=np.zeros_like(x), where=others > 0)
+    return (x - np.where(others > 0, mean_others, 0.0)).tolist()
 
 
 def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float = 3.0,
@@ -591,7 +615,8 @@ class Loop:
         reward = self._rewards(rnd, checked, labels, s_bayes, s_true)
 
         scores = [reward[p] for p in pids]
-        stats = self.trainer.step_completions(flat, scores)
+        stats = self.trainer.step_completions(flat, prompt_centred(scores, [prompt_index[p] for p in pids])
+                                              if cfg.baseline == "prompt" else scores)
         t3 = time.perf_counter()
         rel = self.model.reliabilities
         for p in pids:

@@ -258,3 +258,41 @@ def test_bad_arguments_raise_clear_errors(policy, tasks, tmp_path):
         run_loop(policy, tasks, config(tmp_path, rounds=1, reward="oracle"), progress=False)
     assert (tmp_path / "run" / "state.json").is_file()
     assert run_loop(policy, tasks, config(tmp_path, rounds=1), progress=False).start_round == 1
+
+
+def test_rewards_count_only_generated_lines_and_an_empty_completion_scores_zero(tasks):
+    from crlhf.loop import check_programs, scored_lines
+
+    t = tasks[0]
+    program = t.program(t.reference)
+    mask = scored_lines(program, t)
+    n_prompt = t.prompt.count("\n")
+    assert not mask[:n_prompt].any() and mask[n_prompt:].sum() == len(t.reference.strip().splitlines())
+    good, empty, wrong = check_programs([t, t, t], [t.reference, "", "    return None\n"])
+    assert good.passed and good.s_true == 1.0
+    assert not empty.passed and empty.s_true == 0.0  # not the prompt lines' 1.0
+    assert not wrong.passed and wrong.s_true == 0.0
+
+
+def test_demo_trains_on_test_split_prompts_disjoint_from_the_evaluated_ones():
+    from crlhf.demo import rl_tasks
+
+    test, train = rl_tasks(30, 40)
+    assert len(test) == 30 and len(train) == 40
+    assert not {t.prompt for t in test} & {t.prompt for t in train}
+    assert len({t.prompt for t in train}) == 40
+    assert all(t.metadata["split"] == "test" for t in train)
+
+
+def test_prompt_baseline_subtracts_the_mean_of_the_other_programs_of_the_prompt():
+    from crlhf.loop import prompt_centred
+
+    got = prompt_centred([1.0, 0.5, 0.0, 0.8, 0.8, 0.2], ["a", "a", "a", "b", "b", "c"])
+    assert got == pytest.approx([1.0 - 0.25, 0.5 - 0.5, 0.0 - 0.75, 0.0, 0.0, 0.2])
+    # a failing program on an easy prompt no longer looks good: it is below its siblings
+    easy = prompt_centred([1.0, 1.0, 0.8], [0, 0, 0])
+    assert easy[2] < 0 < easy[0]
+    with pytest.raises(ValueError, match="baseline"):
+        LoopConfig(baseline="batch")
+    with pytest.raises(ValueError, match="n >= 2"):
+        LoopConfig(baseline="prompt", n=1)

@@ -63,17 +63,13 @@ def rl_tasks(eval_tasks: int, train_tasks: int, seed: int = 0):
     further test-split tasks whose prompts are not among them (the prompts PPO trains on)."""
     from .tasks import load_tasks
 
-    test = load_tasks("minicode", split="test", n=eval_tasks, seed=seed)
-    seen = {t.prompt for t in test}
-    pool, extra = [], max(2 * train_tasks, 64)
-    while len(pool) < train_tasks:
-        more = load_tasks("minicode", split="test", n=eval_tasks + extra, seed=seed)[eval_tasks:]
-        pool = list({t.prompt: t for t in more if t.prompt not in seen}.values())[:train_tasks]
-        if len(more) < extra or extra > 50 * train_tasks:
-            break
-        extra *= 2
+    more = load_tasks("minicode", split="test", n=eval_tasks + max(2 * train_tasks, 64), seed=seed)
+    test, seen = more[:eval_tasks], {t.prompt for t in more[:eval_tasks]}
+    # one task per new prompt (a repeated prompt keeps its last task: the measured runs used this)
+    pool = list({t.prompt: t for t in more[eval_tasks:] if t.prompt not in seen}.values())[:train_tasks]
     if len(pool) < train_tasks:
-        raise ValueError(f"minicode has only {len(pool)} test tasks beyond the {eval_tasks} evaluated")
+        raise ValueError(f"only {len(pool)} distinct minicode test prompts beyond the {eval_tasks} evaluated; "
+                         f"ask for fewer than {train_tasks} training tasks")
     return test, pool
 
 

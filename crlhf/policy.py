@@ -324,9 +324,12 @@ class Policy:
         with the KV cache by ``model.generate``; ``cache_implementation="static"`` selects a
         static (compilable) cache. A row stops at the end-of-sequence token or once its
         completion contains a stop sequence; the text is cut at the first stop. The kept tokens
-        are the shortest prefix of the generated ones that decodes to a string starting with the
-        text, so a token straddling the cut (e.g. ``"\\n\\n"`` before ``"def"``) is kept; after
-        an end-of-sequence token (no stop) the kept tokens end with it.
+        are the shortest prefix of the generated ones that decodes past the cut: the text and
+        the first token that enters the stop sequence (the sampled action that ended the
+        program, as an end-of-sequence token is; a token straddling the cut, e.g. ``"\\n\\n"``
+        before ``"def"``, is that token). After an end-of-sequence token (no stop) the kept
+        tokens end with it. So a finished completion always keeps at least one token, and every
+        kept token was sampled.
 
         ``seed`` makes the result reproducible for a given batch size and device (the global RNG
         is left untouched); without it the global torch RNG is used. ``progress=None`` shows a
@@ -431,6 +434,8 @@ class Policy:
         if cuts:
             text = full[:min(cuts)]
             keep, finished = self._prefix_for(gen[:end], text), True
+            if len(self._decode(gen[:keep])) <= len(text):  # no token entered the stop yet
+                keep += 1
         elif end < len(gen):
             text, keep, finished = full, end + 1, True
         else:

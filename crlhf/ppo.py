@@ -769,7 +769,8 @@ class PPOTrainer:
     def step_completions(self, completions, scores) -> dict[str, float]:
         """:meth:`step` on completion objects with ``.prompt_ids`` and ``.token_ids`` (e.g.
         ``crlhf.policy.Completion``); per-prompt nested lists are flattened, ``scores`` alike.
-        An empty completion (the model stopped at once) is trained as the single EOS token.
+        Every completion must hold at least one token (``Policy.sample`` keeps the token that
+        ended a program, stop sequence or EOS: nothing is trained that was not sampled).
         Completions with ``.logprobs`` add ``sample_logprob_gap`` to the statistics."""
         def flat(xs):
             out = []
@@ -783,9 +784,8 @@ class PPOTrainer:
         for i, c in enumerate(completions):
             ids = list(c.token_ids.tolist() if isinstance(c.token_ids, torch.Tensor) else c.token_ids)
             if not ids:
-                if self.eos_token_id is None:
-                    raise ValueError(f"completion {i} is empty and the tokenizer has no EOS token to stand for it")
-                ids = [self.eos_token_id]
+                raise ValueError(f"completion {i} has no tokens: PPO trains only tokens that were "
+                                 f"sampled (Policy.sample keeps at least the one that ended it)")
             responses.append(ids)
         sample_logprobs = [getattr(c, "logprobs", None) for c in completions]
         return self.step([c.prompt_ids for c in completions], responses, scores,

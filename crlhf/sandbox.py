@@ -378,7 +378,10 @@ class Sandbox:
             raise ValueError(f"open_files must be at least 16 (the interpreter needs some), "
                              f"got {open_files}")
         if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
-            raise RuntimeError("crlhf.sandbox needs Linux (fork, namespaces, seccomp)")
+            raise SandboxUnavailable(
+                f"crlhf.sandbox refuses to run untrusted code on {sys.platform}: its isolation "
+                f"needs Linux (>= 5.13 with Landlock, or bubblewrap); use a Linux machine or "
+                f"container")
         self.size = workers
         self.config = {
             "memory_mb": memory_mb, "file_size_mb": file_size_mb, "open_files": open_files,

@@ -139,7 +139,8 @@ def test_stop_truncation_in_generation(tokenizer, monkeypatch):
     assert c.finished and not any(s in c.text for s in stop)
     decoded = policy._decode(c.token_ids.tolist())
     assert decoded.startswith(c.text) and any(s in decoded[len(c.text):] for s in stop)
-    assert not policy._decode(c.token_ids[:-1].tolist()).startswith(c.text) or len(c.token_ids) == 0 or c.text == ""
+    # the kept tokens end with the first one that decodes past the cut
+    assert len(policy._decode(c.token_ids[:-1].tolist())) <= len(c.text)
     assert lengths == [len(c.token_ids)], "generation must stop at the token that completes the stop sequence"
     # with several rows, each is cut at its own first stop
     rows = policy.sample(PROMPTS, n=4, temperature=1.0, max_new_tokens=60, stop=stop, seed=4, progress=False)
@@ -157,8 +158,8 @@ def test_finish_token_boundary(tokenizer):
     c = policy._finish(prompt, gen + [eos, eos], lp, ("\ndef", "\nclass"), [eos])
     assert c.text == "    return x\n\n" and c.finished
     kept = policy._decode(c.token_ids.tolist())
-    assert kept.startswith(c.text) and "\ndef" not in kept
-    assert not policy._decode(c.token_ids[:-1].tolist()).startswith(c.text)
+    assert kept.startswith(c.text) and len(kept) > len(c.text) and "\ndef" not in kept
+    assert len(policy._decode(c.token_ids[:-1].tolist())) <= len(c.text)
     assert c.logprobs.tolist() == lp[:len(c.token_ids)].tolist()
     # end of sequence without a stop: the eos token is kept, the text is everything before it
     body = tokenizer("    return x + 1")["input_ids"]
@@ -167,9 +168,11 @@ def test_finish_token_boundary(tokenizer):
     # length limit: not finished, everything kept
     c = policy._finish(prompt, body, lp, ("\ndef",), [eos])
     assert not c.finished and c.token_ids.tolist() == body
-    # a stop at the very start keeps nothing
-    c = policy._finish(prompt, tokenizer("\ndef h():")["input_ids"], lp, ("\ndef",), [eos])
-    assert c.text == "" and c.finished and len(c.token_ids) == len(c.logprobs) == 0
+    # a stop at the very start keeps the sampled token that began it, as EOS is kept
+    gen = tokenizer("\ndef h():")["input_ids"]
+    c = policy._finish(prompt, gen, lp, ("\ndef",), [eos])
+    assert c.text == "" and c.finished and c.token_ids.tolist() == gen[:1]
+    assert c.logprobs.tolist() == lp[:1].tolist()
 
 
 def test_eos_ends_a_row(tokenizer):

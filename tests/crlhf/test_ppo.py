@@ -356,8 +356,11 @@ def test_step_on_completion_objects():
         with torch.no_grad():
             c = [[completion(QUERIES[0], RESPONSES[0], temperature), completion(QUERIES[0], [], temperature)],
                  [completion(QUERIES[1], RESPONSES[1], temperature)]]
+        with pytest.raises(ValueError, match="completion 1 has no tokens"):
+            trainer.step_completions(c, [[1.0, 0.0], [0.5]])
+        c[0][1] = completion(QUERIES[0], [5], temperature)
         stats = trainer.step_completions(c, [[1.0, 0.0], [0.5]])
-        assert stats["tokens"] == 4 + 1 + 2  # the empty completion counts as the EOS token
+        assert stats["tokens"] == 4 + 1 + 2
         assert stats["score_mean"] == pytest.approx(0.5)
         if gap:  # log-probs sampled at the training temperature agree with the policy's
             assert stats["sample_logprob_gap"] < gap

@@ -1599,13 +1599,16 @@ class Zygote:
 
 def _probe_programs(canary_dir, secret_path, checker_pid, canary_pid, thread_cap):
     target = os.path.join(canary_dir, "written-by-a-sample")
+    victim = os.path.join(canary_dir, "truncate-me")  # Landlock ABI < 3 does not stop truncate(2)
     attempt = "try:\n{body}\nexcept (OSError, RuntimeError) as exc:\n    result = 'blocked: ' + str(exc)\n"
 
     def wrap(body):
         return "result = 'blocked'\n" + attempt.format(
             body="\n".join("    " + line for line in body.strip().splitlines()))
     return {
-        "write_outside": (wrap(f"open({target!r}, 'w').write('x')\nresult = 'wrote'"), target),
+        "write_outside": (wrap(f"import os\nos.truncate({victim!r}, 0)\nresult = 'truncated'\n"
+                               f"open({target!r}, 'w').write('x')\nresult = 'wrote'"),
+                          (target, victim)),
         "secret_read": (wrap(f"result = open({secret_path!r}).read()"), None),
         "checker_memory": (wrap(
             "import os\n"
@@ -1688,6 +1691,8 @@ def run_probes(zygote, config):
     fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.write(fd, secret.encode())
     os.close(fd)
+    with open(os.path.join(canary_dir, "truncate-me"), "w") as fh:
+        fh.write("x" * 100)
     canary = _signal_canary()
     results = {}
     try:
@@ -1711,7 +1716,7 @@ def run_probes(zygote, config):
                 sock.close()
             said = str(said)[:300]
             if name == "write_outside":
-                breached = os.path.lexists(target)
+                breached = os.path.lexists(target[0]) or os.path.getsize(target[1]) != 100
             elif name == "secret_read":
                 breached = secret in said
             elif name == "signals":

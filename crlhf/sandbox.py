@@ -211,8 +211,8 @@ def _validate_timeout(timeout):
 
 
 def _pids_cgroup_parent():
-    """(directory, reason): the pids-controller cgroup this process is in, where a child
-    cgroup can be made (cgroup v1's pids hierarchy, or v2 with pids delegated), else None."""
+    """The pids-controller cgroup this process is in, where a child cgroup can be made
+    (cgroup v1's pids hierarchy, or v2 with pids delegated), else None."""
     try:
         own = {}
         with open("/proc/self/cgroup") as fh:
@@ -221,8 +221,8 @@ def _pids_cgroup_parent():
                 own[controllers] = path
         with open("/proc/self/mountinfo") as fh:
             mounts = [line.split() for line in fh]
-    except OSError as exc:
-        return None, f"cannot read the cgroup set-up: {exc}"
+    except OSError:
+        return None
     for fields in mounts:
         tail = fields[fields.index("-") + 1:]
         fstype, mount_root, point = tail[0], fields[3], fields[4]
@@ -245,8 +245,8 @@ def _pids_cgroup_parent():
                         continue
             except OSError:
                 continue
-        return directory, ""
-    return None, "no pids cgroup controller is mounted where this process can use it"
+        return directory
+    return None
 
 
 _cgroup_serial = 0
@@ -255,7 +255,7 @@ _cgroup_serial = 0
 def _make_cgroup(max_tasks):
     """A new cgroup capped at ``max_tasks`` processes and threads, or None if none can be made."""
     global _cgroup_serial
-    parent, _ = _pids_cgroup_parent()
+    parent = _pids_cgroup_parent()
     if parent is None:
         return None
     _cgroup_serial += 1
@@ -450,7 +450,8 @@ class Sandbox:
                          for name in layers}
         self._details.update({f"blocks_{n}": d for n, (_, d) in probes.items()})
         for layer, reason in hello["reasons"].items():
-            if reason == "disabled" or (layer == "bwrap" and not self.config["bwrap"]):
+            if layers.get(layer, True) or reason == "disabled" or (
+                    layer == "bwrap" and not self.config["bwrap"]):
                 continue
             if layer == "unprivileged_uid" and layers["landlock"]:
                 continue  # Landlock, not file modes, keeps a capability-less uid 0 out

@@ -124,7 +124,8 @@ def test_history_is_tidy_and_complete():
     m.add_annotators(["c"])
     m.ingest({"a": [1], "c": [-1]}, program_id="p2")
     h = m.history
-    assert list(h.columns) == ["step", "program_id", "annotator", "reliability"]
+    assert list(h.columns) == ["step", "program_id", "annotator", "reliability", "sensitivity", "specificity"]
+    assert (h.sensitivity == h.reliability).all() and (h.specificity == h.reliability).all()  # one coin
     assert h[h.step == 0].reliability.tolist() == [0.65, 0.65]
     assert set(h[h.program_id == "p1"].annotator) == {"a", "b"}
     assert h[h.annotator == "c"].step.tolist() == [1, 2]  # registered after step 1

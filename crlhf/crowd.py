@@ -251,6 +251,17 @@ class CrowdModel:
                          name="specificity", dtype=float)
 
     @property
+    def log_likelihood_ratios(self) -> pd.DataFrame:
+        """What one label of each annotator adds to a line's log-odds: ``plus`` for a +1 and
+        ``minus`` for a -1; ``±logit(p_i)`` under a one-coin rule (eq 7), ``log(a_i/(1-b_i))``
+        and ``log((1-a_i)/b_i)`` under two coins (both near 0 for a lazy annotator)."""
+        if self.reliability == "two_coin":
+            plus, minus = self._w_pos.copy(), self._w_neg.copy()
+        else:
+            plus, minus = self._logit.copy(), -self._logit
+        return pd.DataFrame({"plus": plus, "minus": minus}, index=pd.Index(self._names, name="annotator"))
+
+    @property
     def line_prior(self) -> float:
         """Current ``P(line correct)`` before any label: learnt under ``two_coin`` (kept in
         ``[prior_floor, 1 - prior_floor]``), else the fixed ``prior``."""

@@ -117,12 +117,17 @@ class CrowdModel:
         the generalised eq (7), ``logit(pi) + sum_i [+1] log(a_i/(1-b_i)) + [-1] log((1-a_i)/b_i)``:
         a lazy annotator (``a_i -> 1, b_i -> 0``) gets likelihood ratios near 1 whatever its
         raw agreement. ``reliabilities`` then reports the balanced accuracy ``(a_i + b_i)/2``.
-    beta_strength : pseudo-count of each Beta prior (``beta`` and both coins of ``two_coin``,
-        centred on ``nu``; the line prior of ``two_coin``, centred on ``prior``); large enough
-        that one unlucky first program cannot turn a crowd without gold upside down.
+    beta_strength : pseudo-count of each Beta prior (``beta`` and both coins of ``two_coin``),
+        centred on ``nu``; large enough that one unlucky first program cannot turn a crowd
+        without gold upside down.
     prior_floor : under ``two_coin`` the learnt ``pi`` is kept in ``[prior_floor,
         1 - prior_floor]``, so that no crowd collapses to "every line correct" (or wrong), the
         failure of EM with a free prior on crowds that are mostly right.
+    prior_strength : pseudo-count, in lines, of the Beta prior of ``pi`` (centred on ``prior``).
+        The prior sees every labelled line while each coin sees only its annotator's, so with
+        a weak prior ``pi`` runs ahead of the coins: on code crowds it reached the floor within
+        a few programs and outvoted honest 3-2 "wrong" majorities while the coins were still at
+        ``nu`` (``benchmarks/crowd_defaults.py``); 100 lines keep the two in step.
     """
 
     def __init__(
@@ -139,6 +144,7 @@ class CrowdModel:
         reliability: str = "eq8",
         beta_strength: float = 10.0,
         prior_floor: float = 0.1,
+        prior_strength: float = 100.0,
     ):
         self.p_min = _check_prob("p_min", p_min)
         self.p_max = _check_prob("p_max", p_max)
@@ -162,6 +168,9 @@ class CrowdModel:
         self.prior_floor = _check_prob("prior_floor", prior_floor, 0.0, 0.5, open_=False)
         if self.prior_floor == 0.5:
             raise ValueError(f"prior_floor must lie in [0, 0.5), got {prior_floor!r}")
+        self.prior_strength = float(prior_strength)
+        if not (np.isfinite(self.prior_strength) and self.prior_strength > 0):
+            raise ValueError(f"prior_strength must be > 0, got {prior_strength!r}")
         self.leave_one_out = bool(leave_one_out)
         self.count_blank = bool(count_blank)
 
@@ -179,7 +188,7 @@ class CrowdModel:
         self._spec = np.zeros((2, 0))
         self._w_pos = np.zeros(0)  # log-likelihood ratio of a +1 label
         self._w_neg = np.zeros(0)  # ... of a -1 label
-        self._pi = np.array([self.prior, 1 - self.prior]) * self.beta_strength
+        self._pi = np.array([self.prior, 1 - self.prior]) * self.prior_strength
         pi0 = min(max(self.prior, self.prior_floor), 1 - self.prior_floor)
         self._pi_logit = float(logit(pi0))  # logit of the clipped learnt prior
         self._step = 0

@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel, counted_lines
+from .crowd import CrowdModel, counted_lines, replay_log
 
 REWARD_SOURCES = ("bayes", "majority", "single", "dawid_skene", "oracle", "tests")
 CROWD_KINDS = ("paper", "noisy", "store")
@@ -403,12 +403,10 @@ class Loop:
         names = {str(a): a for a in self._annotators}  # CSV turns every annotator id into a str
         log["annotator"] = [names.get(a, a) for a in log["annotator"]]
         self._log = log[log["round"] <= self.round].reset_index(drop=True)
-        self.model = CrowdModel(**self.config.crowd_model)
-        self.model.add_annotators(self._annotators)
-        if len(self._log):
-            gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
-            texts = {u: v["program"] for u, v in self._units.items()}
-            self.model.replay(self._log[list(LABEL_LOG_COLUMNS)], gold=gold, programs=texts)
+        gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
+        texts = {u: v["program"] for u, v in self._units.items()}
+        self.model, _ = replay_log(self._log[list(LABEL_LOG_COLUMNS)], annotators=self._annotators, gold=gold,
+                                   programs=texts, **self.config.crowd_model)
         for u, v in self._units.items():
             if v.get("truth") is not None and v.get("gold_id") is not None:
                 rows = self._log[self._log["program_id"] == u]

@@ -339,7 +339,7 @@ def test_active_queue_routes_to_least_certain_lines(store):
         store.next_program("c", active=True, model=model, lam=0.1)
 
 
-@pytest.mark.parametrize("reliability", ["eq8", "beta"])
+@pytest.mark.parametrize("reliability", ["eq8", "beta", "two_coin"])
 def test_active_queue_agrees_with_assess_and_leaves_the_model_alone(store, reliability):
     _fill_simulated(store, n_programs=25)
     store.register_annotator("new")

@@ -112,8 +112,9 @@ class CrowdModel:
         annotator, each a Beta posterior updated online program by program with the same
         E-step (a label adds ``P(line correct | labels)`` to the sensitivity's counts and
         ``P(line wrong | labels)`` to the specificity's; gold lines ``gold_certainty``), and the
-        line prior ``pi = P(line correct)`` learnt online from the posteriors of ordinary
-        lines (gold programs are picked, not drawn, so they do not move it). Posteriors use
+        line prior ``pi = P(line correct)`` learnt online from the posteriors of the labelled
+        lines (gold lines at ``gold_certainty``: measured better than leaving gold out, on
+        simulated crowds where gold is drawn from the stream). Posteriors use
         the generalised eq (7), ``logit(pi) + sum_i [+1] log(a_i/(1-b_i)) + [-1] log((1-a_i)/b_i)``:
         a lazy annotator (``a_i -> 1, b_i -> 0``) gets likelihood ratios near 1 whatever its
         raw agreement. ``reliabilities`` then reports the balanced accuracy ``(a_i + b_i)/2``.
@@ -520,7 +521,7 @@ class CrowdModel:
         """The online E-step of the two-coin model (Dawid & Skene 1979; Raykar et al. 2010):
         ``q = P(line correct | labels)`` (``gold_certainty`` or ``1 - gold_certainty`` on gold
         lines); a ``+1`` adds ``q`` to the sensitivity's successes and ``1 - q`` to the
-        specificity's failures, a ``-1`` the reverse; ordinary lines add ``q`` to the line prior.
+        specificity's failures, a ``-1`` the reverse; every labelled line adds ``q`` to the line prior.
         Returns the touched annotators' clipped ``(a_i, b_i)``."""
         if truth is not None:
             q_line = np.where(truth > 0, self.gold_certainty, 1 - self.gold_certainty)
@@ -532,13 +533,12 @@ class CrowdModel:
         # one bincount per coin: bins [0, n) take +1 labels, [n, 2n) take -1 labels
         self._sens += np.bincount(ann + n * neg, weights=q, minlength=2 * n).reshape(2, n)
         self._spec += np.bincount(ann + n * (1 - neg), weights=1 - q, minlength=2 * n).reshape(2, n)
-        if truth is None:
-            labelled = np.zeros(len(q_line), dtype=bool)
-            labelled[line] = True
-            q_sum, n_lab = float(q_line[labelled].sum()), int(labelled.sum())
-            self._pi += (q_sum, n_lab - q_sum)
-            pi = min(max(self._pi[0] / (self._pi[0] + self._pi[1]), self.prior_floor), 1 - self.prior_floor)
-            self._pi_logit = float(np.log(pi) - np.log1p(-pi))
+        labelled = np.zeros(len(q_line), dtype=bool)
+        labelled[line] = True
+        q_sum, n_lab = float(q_line[labelled].sum()), int(labelled.sum())
+        self._pi += (q_sum, n_lab - q_sum)
+        pi = min(max(self._pi[0] / (self._pi[0] + self._pi[1]), self.prior_floor), 1 - self.prior_floor)
+        self._pi_logit = float(np.log(pi) - np.log1p(-pi))
         sens, spec = self._sens[:, touched], self._spec[:, touched]
         a = np.clip(sens[0] / (sens[0] + sens[1]), self.p_min, self.p_max)
         b = np.clip(spec[0] / (spec[0] + spec[1]), self.p_min, self.p_max)

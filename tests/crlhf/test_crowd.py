@@ -291,7 +291,7 @@ def test_two_coin_posterior_equals_enumeration_after_learning():
 
 def test_two_coin_update_by_hand():
     """One ordinary program: each label adds q = P(correct | labels) to its coin counts, the
-    labelled lines add q to the prior's; a gold program uses gold_certainty and leaves the prior."""
+    labelled lines add q to the prior's; a gold program uses gold_certainty for q."""
     m = CrowdModel(nu=0.7, beta_strength=10, reliability="two_coin", p_min=0.001, p_max=0.999)
     m.add_annotators(["a", "b"])
     labels = {"a": [1, 1, -1], "b": [1, -1, 0]}
@@ -306,9 +306,9 @@ def test_two_coin_update_by_hand():
     assert m.specificities.to_dict() == pytest.approx({"a": spec_a, "b": spec_b})
     assert m.line_prior == pytest.approx((50 + q.sum()) / 103)  # prior_strength 100
     assert m.reliabilities.to_dict() == pytest.approx({"a": (sens_a + spec_a) / 2, "b": (sens_b + spec_b) / 2})
-    prior = m.line_prior
     m.calibrate({"a": [1, 1], "b": [-1, 1]}, [1, -1])
-    assert m.line_prior == prior  # gold does not move the prior
+    assert m.line_prior == pytest.approx((50 + q.sum() + 0.99 + 0.01) / 105)
+    assert m.sensitivities["b"] == pytest.approx((7 + q[0] + 0.01) / (10 + q[0] + q[1] + 0.99 + 0.01))
     h = m.history
     assert h[h.step == 2].set_index("annotator").sensitivity.to_dict() == pytest.approx(m.sensitivities.to_dict())
 

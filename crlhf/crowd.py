@@ -86,10 +86,13 @@ def _check_prob(name: str, value: float, low: float = 0.0, high: float = 1.0, op
 class CrowdModel:
     """Online Bayesian aggregation of line labels from annotators of unknown reliability.
 
-    The defaults were chosen by measurement (``benchmarks/aggregation.py --sweep`` on the RTE
-    and TEMP crowds, ``benchmarks/crowd_defaults.py`` on simulated crowds of 30); notebook 01
-    says why. ``reliability="beta"`` aggregated better in every measurement; eq (8) stays the
-    default because it is the paper's rule.
+    The defaults were chosen by measurement (``benchmarks/aggregation.py`` on the RTE and TEMP
+    crowds, ``benchmarks/crowd_defaults.py`` on simulated crowds of 30, symmetric and
+    code-shaped; ``benchmarks/RESULTS.md``); notebooks 01 and 02 say why. The default rule is
+    ``"two_coin"``: without gold it beat majority vote on every data set measured, where eq (8)
+    and the one-coin Beta estimate fell below it on the code-shaped crowds (a lazy annotator
+    earns a high ``p_i`` there); it is as good as ``beta`` on RTE and TEMP. Eq (8), the paper's
+    rule, stays available as ``reliability="eq8"``.
 
     Parameters
     ----------
@@ -142,7 +145,7 @@ class CrowdModel:
         leave_one_out: bool = True,
         count_blank: bool = False,
         prior: float = 0.5,
-        reliability: str = "eq8",
+        reliability: str = "two_coin",
         beta_strength: float = 10.0,
         prior_floor: float = 0.1,
         prior_strength: float = 100.0,

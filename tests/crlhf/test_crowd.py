@@ -29,7 +29,7 @@ def test_eq8_batch_update_by_hand_with_and_without_leave_one_out():
     w = float(logit(0.7))
     cap = float(logit(0.99))
     for loo in (False, True):
-        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99).add_annotators(list("abc"))
+        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99, reliability="eq8").add_annotators(list("abc"))
         m.ingest(labels)
         lab = np.array([labels[a] for a in "abc"]).T  # lines x annotators
         s = lab.sum(axis=1) * w
@@ -66,7 +66,7 @@ def test_dict_and_frame_inputs_agree_and_the_last_label_wins():
 
 
 def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
-    m = CrowdModel(nu=0.6, lam=0.1, gold_certainty=0.9, p_min=0.01, p_max=0.99)
+    m = CrowdModel(nu=0.6, lam=0.1, gold_certainty=0.9, p_min=0.01, p_max=0.99, reliability="eq8")
     m.add_annotators(["good", "bad", "idle"])
     truth = [1, -1, 1, 1]
     res = m.calibrate({"good": [1, -1, 1, 0], "bad": [-1, 1, 1, -1], "idle": [0, 0, 0, 0]}, truth)
@@ -78,7 +78,7 @@ def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
 
 
 def test_reliabilities_stay_inside_p_min_p_max():
-    m = CrowdModel(nu=0.7, lam=5.0, p_min=0.1, p_max=0.9).add_annotators(["a", "b"])
+    m = CrowdModel(nu=0.7, lam=5.0, p_min=0.1, p_max=0.9, reliability="eq8").add_annotators(["a", "b"])
     for _ in range(20):
         m.calibrate({"a": [1] * 5, "b": [-1] * 5}, [1] * 5)
     assert m.reliability_of("a") == pytest.approx(0.9)
@@ -86,10 +86,10 @@ def test_reliabilities_stay_inside_p_min_p_max():
 
 
 def test_leave_one_out_single_labeller_learns_nothing():
-    m = CrowdModel(leave_one_out=True).add_annotators(["solo"])
+    m = CrowdModel(leave_one_out=True, reliability="eq8").add_annotators(["solo"])
     m.ingest({"solo": [1, -1, 1]})
     assert m.reliability_of("solo") == pytest.approx(m.nu)
-    m2 = CrowdModel(leave_one_out=False).add_annotators(["solo"])
+    m2 = CrowdModel(leave_one_out=False, reliability="eq8").add_annotators(["solo"])
     m2.ingest({"solo": [1, -1, 1]})
     assert m2.reliability_of("solo") > m2.nu  # self-agreement reinforces without leave-one-out
 
@@ -119,7 +119,7 @@ def test_beta_reliability_estimates_accuracy_on_gold():
 
 
 def test_history_is_tidy_and_complete():
-    m = CrowdModel(nu=0.65).add_annotators(["a", "b"])
+    m = CrowdModel(nu=0.65, reliability="eq8").add_annotators(["a", "b"])
     m.ingest({"a": [1, 1], "b": [1, -1]}, program_id="p1")
     m.add_annotators(["c"])
     m.ingest({"a": [1], "c": [-1]}, program_id="p2")

@@ -1,9 +1,9 @@
 """Algorithm 1 of the paper, end to end and resumable: calibrate the crowd on gold programs,
 then in rounds sample ``n`` programs per prompt from the policy, check them in the sandbox,
 collect line labels from the crowd, compute posteriors and scores ``s`` with
-:class:`crlhf.crowd.CrowdModel` (reliabilities updated online, eq 8), and run one PPO step
-(:class:`crlhf.ppo.PPOTrainer`) on exactly those ``(prompt, program, s)`` triples. No reward
-model.
+:class:`crlhf.crowd.CrowdModel` (reliabilities updated online: two coins by default, eq 8 by
+name), and run one PPO step (:class:`crlhf.ppo.PPOTrainer`) on exactly those
+``(prompt, program, s)`` triples. No reward model.
 
 What the crowd sees and labels is the whole program ``task.program(completion)`` (prompt lines
 included, as the annotation UI shows it), but ``s = c / k`` counts only the lines the model
@@ -289,7 +289,7 @@ def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float =
 
 def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
     """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update,
-    eq 8) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
+    its rule) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
     ``> tau``. ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label
     per ``(program_id, line, annotator)``. A program without labels is assessed under the
     prior, no update. Returns ``(s_bayes, frames)``: scores, and each labelled program's rows."""

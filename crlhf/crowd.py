@@ -96,7 +96,7 @@ class CrowdModel:
 
     Parameters
     ----------
-    nu : initial reliability ``p_i`` of a new annotator.
+    nu : initial reliability ``p_i`` of a new annotator (under ``two_coin``, the start of both coins).
     lam : step of eq (8) in logit space.
     tau : a line counts as correct in ``s = c/k`` when its posterior exceeds ``tau``.
     gold_certainty : ``pbar`` on gold lines; ``< 1`` so that ``logit(pbar)`` is finite.
@@ -104,7 +104,7 @@ class CrowdModel:
         caps the consensus ``pbar`` (gold lines use ``gold_certainty`` as it is).
     leave_one_out : under eq (8), judge each annotator against the consensus of the others.
     count_blank : count blank and comment lines in ``k``.
-    prior : ``p0 = P(line correct)`` before any label.
+    prior : ``p0 = P(line correct)`` before any label (under ``two_coin``, where the learnt prior starts).
     reliability : ``"eq8"`` (the paper's constant-step rule, which ranks annotators),
         ``"beta"``: a Beta-Bernoulli estimate that adds ``P(label right | the line's labels)``
         (``pbar`` of the reference answer when the label agrees with it, ``1 - pbar`` when not;

@@ -192,3 +192,19 @@ def test_two_coin_lazy_annotator_adds_nothing_and_extremes_stay_finite():
         two_coin_log_odds(np.ones((2, 3), int), [0.5, 0.5], [0.5, 0.5])
     with pytest.raises(ValueError, match="specificities"):
         two_coin_weights([0.5], [1.5])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.lists(st.sampled_from([1, -1, 0]), min_size=n, max_size=n), min_size=0, max_size=8),
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n),
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n),
+    st.floats(0.0, 1.0))))
+def test_two_coin_posterior_is_never_nan_or_inf(case):
+    from crlhf.bayes import two_coin_log_odds, two_coin_posterior
+
+    rows, a, b, prior = case
+    labels = np.array(rows, dtype=int).reshape(len(rows), len(a))
+    assert np.isfinite(two_coin_log_odds(labels, a, b, prior)).all()
+    post = two_coin_posterior(labels, a, b, prior)
+    assert np.isfinite(post).all() and ((post >= 0) & (post <= 1)).all()

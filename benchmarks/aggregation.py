@@ -144,8 +144,10 @@ def accuracy_rows(crowd: Crowd, params: dict, crowdkit) -> tuple[dict, dict]:
     """Per-seed accuracies on the evaluation items, and accuracies on all items."""
     per_seed = evaluate_model(crowd, params)
     rule = {**_DEFAULTS, **params}["reliability"]
-    for other in RULES:
-        if other != rule:
+    for other in RULES:  # one row set per rule, whatever the default (the default's = the bayes_* rows)
+        if other == rule:
+            per_seed.update({f"bayes_{other}" + k[len("bayes"):]: v for k, v in list(per_seed.items())})
+        else:
             per_seed.update(evaluate_model(crowd, {**params, "reliability": other}, f"bayes_{other}"))
     fixed = {  # batch methods whose output does not depend on the item order
         "majority": majority_vote(crowd.labels),

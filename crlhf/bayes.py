@@ -8,6 +8,10 @@ Notation: a line has an unknown truth ``L0`` (1 = correct); annotator ``i`` give
   ``P(L0=1 | eps_1..n) = expit(logit(p0) + sum_i eps_i * logit(p_i))``
 - eq (8), reliability update: ``p_i <- expit(logit(p_i) + lam * mu * logit(pbar))``
 - reward: ``s = c / k``, ``c`` = lines whose posterior exceeds ``tau``, ``k`` = lines counted.
+- two coins (Dawid & Skene 1979; Raykar et al. 2010): annotator ``i`` has a sensitivity
+  ``a_i = P(eps=+1 | L0=1)`` and a specificity ``b_i = P(eps=-1 | L0=0)``; eq (7) becomes
+  ``logit(p0) + sum_i [eps_i=+1] log(a_i/(1-b_i)) + [eps_i=-1] log((1-a_i)/b_i)``, which is
+  eq (7) exactly when ``a_i = b_i = p_i``.
 
 Probabilities are clipped into ``[EPS, 1 - EPS]`` before a logit so that ``p = 0``, ``p = 1``
 and ``pbar = 1`` give finite results; tighter bounds are the crowd model's policy.
@@ -96,6 +100,43 @@ def posterior(labels, reliabilities, prior=0.5) -> np.ndarray:
     An annotator with ``p_i < 0.5`` counts against its own labels; a 0 (not labelled) adds 0.
     """
     return expit(log_odds(labels, reliabilities, prior))
+
+
+def two_coin_weights(sensitivities, specificities):
+    """Per annotator, the log-likelihood ratios of a ``+1`` and of a ``-1`` label under two coins:
+    ``log(a_i / (1 - b_i))`` and ``log((1 - a_i) / b_i)``; both are 0 for a lazy annotator
+    (``a_i = 1 - b_i``) and they are ``±logit(p_i)`` when ``a_i = b_i = p_i``.
+    Probabilities are clipped into ``[EPS, 1 - EPS]`` so the ratios are finite."""
+    a = np.clip(_as_probability(sensitivities, "sensitivities"), EPS, 1.0 - EPS)
+    b = np.clip(_as_probability(specificities, "specificities"), EPS, 1.0 - EPS)
+    if a.shape != b.shape:
+        raise ValueError(f"sensitivities {a.shape} and specificities {b.shape} must have the same shape")
+    return np.log(a) - np.log1p(-b), np.log1p(-a) - np.log(b)
+
+
+def two_coin_log_odds(labels, sensitivities, specificities, prior=0.5) -> np.ndarray:
+    """Posterior log-odds of each line under two coins (the generalised eq 7):
+    ``logit(p0) + sum_i [eps_i=+1] log(a_i/(1-b_i)) + [eps_i=-1] log((1-a_i)/b_i)``.
+
+    ``labels``: shape ``(n_lines, n_annotators)`` of +1/-1, 0 where an annotator did not label.
+    """
+    labels = _check_labels(labels, ndim=2)
+    w_pos, w_neg = two_coin_weights(sensitivities, specificities)
+    if w_pos.ndim != 1 or w_pos.shape[0] != labels.shape[1]:
+        raise ValueError(
+            f"sensitivities/specificities must have shape ({labels.shape[1]},) to match labels "
+            f"{labels.shape}, got {w_pos.shape}")
+    prior = _as_probability(prior, "prior")
+    if prior.ndim:
+        raise ValueError(f"prior must be a scalar probability, got shape {prior.shape}")
+    if labels.shape[0] == 0:
+        return np.zeros(0)
+    return float(logit(prior)) + (labels > 0).astype(np.float64) @ w_pos + (labels < 0).astype(np.float64) @ w_neg
+
+
+def two_coin_posterior(labels, sensitivities, specificities, prior=0.5) -> np.ndarray:
+    """``P(line correct | labels)`` per line under two coins: ``expit`` of :func:`two_coin_log_odds`."""
+    return expit(two_coin_log_odds(labels, sensitivities, specificities, prior))
 
 
 def update_reliability(p, mu, pbar, lam):

@@ -18,7 +18,7 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
     from scipy.stats import spearmanr
 
     from .aggregators import dawid_skene, majority_vote
-    from .crowd import CrowdModel
+    from .crowd import RELIABILITY_METHODS, CrowdModel
     from .plots import plot_reliabilities, save
     from .simulate import noisy_crowd, random_truths
 
@@ -37,7 +37,7 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
 
     true_s = (truths > 0).mean(axis=1)
     rows, models = [], {}
-    for method in ("eq8", "beta"):
+    for method in RELIABILITY_METHODS:
         model = CrowdModel(reliability=method)
         result = model.replay(log, gold=gold)
         models[method] = model
@@ -54,11 +54,11 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
     table = pd.DataFrame(rows)
 
     people = crowd.summary()[["kind", "accuracy"]].rename(columns={"accuracy": "true accuracy"})
-    people["p_i (eq8)"] = models["eq8"].reliabilities
-    people["p_i (beta)"] = models["beta"].reliabilities
+    for method in RELIABILITY_METHODS:
+        people[f"p_i ({method})"] = models[method].reliabilities
     known = people["true accuracy"].notna()
     rho = {m: float(spearmanr(people.loc[known, "true accuracy"], people.loc[known, f"p_i ({m})"]).statistic)
-           for m in ("eq8", "beta")}
+           for m in RELIABILITY_METHODS}
 
     out.mkdir(parents=True, exist_ok=True)
     fig = plot_reliabilities(models["eq8"].history, truth=people["true accuracy"].dropna(),
@@ -77,8 +77,8 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
         print(f"{crowd!r}: {n_gold} gold programs each, then {n_programs} programs of "
               f"{n_lines} lines, {per_program} annotators each ({len(labels):,} labels)\n")
         print(people.sort_values("true accuracy", na_position="first").to_string())
-        print(f"\nSpearman(true accuracy, p_i): eq8 {rho['eq8']:.3f}, beta {rho['beta']:.3f} "
-              "(lazy annotator left out: it has no single accuracy)\n")
+        print("\nSpearman(true accuracy, p_i): " + ", ".join(f"{m} {r:.3f}" for m, r in rho.items())
+              + " (lazy annotator left out: it has no single accuracy)\n")
         print(table.to_string(index=False))
     print(f"\nwrote {png} and {out / 'crowd_simulation.json'}")
     return summary

@@ -10,6 +10,15 @@ On a line with posterior log-odds ``S`` the reference answer is ``sign(S)`` with
 ``pbar = max(P, 1-P)``, so eq (8) steps by ``mu * logit(pbar) = clip(label * S, ±logit(p_max))``;
 with ``leave_one_out`` annotator ``i`` is judged against ``S - label_i * logit(p_i)``, the
 consensus of the others. On gold lines ``mu * logit(pbar) = label * truth * logit(gold_certainty)``.
+
+``reliability="two_coin"`` (Dawid & Skene 1979; Raykar et al. 2010) gives each annotator a
+sensitivity ``a_i = P(+1 | line correct)`` and a specificity ``b_i = P(-1 | line wrong)``, and
+learns the line prior ``pi = P(line correct)`` too; the posterior generalises eq (7) to
+``logit(pi) + sum_i [+1] log(a_i / (1 - b_i)) + [-1] log((1 - a_i) / b_i)``
+(:func:`crlhf.bayes.two_coin_log_odds`).
+
+A label log is replayed into a model by one function, :func:`replay_log` (the store's replay,
+the loop's resume), or by its incremental form :class:`IncrementalReplay` (the dashboard).
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import pandas as pd
 
 from .bayes import expit, logit
 
-RELIABILITY_METHODS = ("eq8", "beta")
+RELIABILITY_METHODS = ("eq8", "beta", "two_coin")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
 
 
@@ -77,14 +86,17 @@ def _check_prob(name: str, value: float, low: float = 0.0, high: float = 1.0, op
 class CrowdModel:
     """Online Bayesian aggregation of line labels from annotators of unknown reliability.
 
-    The defaults were chosen by measurement (``benchmarks/aggregation.py --sweep`` on the RTE
-    and TEMP crowds, ``benchmarks/crowd_defaults.py`` on simulated crowds of 30); notebook 01
-    says why. ``reliability="beta"`` aggregated better in every measurement; eq (8) stays the
-    default because it is the paper's rule.
+    The defaults were chosen by measurement (``benchmarks/aggregation.py`` on the RTE and TEMP
+    crowds, ``benchmarks/crowd_defaults.py`` on simulated crowds of 30, symmetric and
+    code-shaped; ``benchmarks/RESULTS.md``); notebooks 01 and 02 say why. The default rule is
+    ``"two_coin"``: without gold it beat majority vote on every data set measured, where eq (8)
+    and the one-coin Beta estimate fell below it on the code-shaped crowds (a lazy annotator
+    earns a high ``p_i`` there); it is as good as ``beta`` on RTE and TEMP. Eq (8), the paper's
+    rule, stays available as ``reliability="eq8"``.
 
     Parameters
     ----------
-    nu : initial reliability ``p_i`` of a new annotator.
+    nu : initial reliability ``p_i`` of a new annotator (under ``two_coin``, the start of both coins).
     lam : step of eq (8) in logit space.
     tau : a line counts as correct in ``s = c/k`` when its posterior exceeds ``tau``.
     gold_certainty : ``pbar`` on gold lines; ``< 1`` so that ``logit(pbar)`` is finite.
@@ -92,14 +104,34 @@ class CrowdModel:
         caps the consensus ``pbar`` (gold lines use ``gold_certainty`` as it is).
     leave_one_out : under eq (8), judge each annotator against the consensus of the others.
     count_blank : count blank and comment lines in ``k``.
-    prior : ``p0 = P(line correct)`` before any label.
-    reliability : ``"eq8"`` (the paper's constant-step rule, which ranks annotators) or
+    prior : ``p0 = P(line correct)`` before any label (under ``two_coin``, where the learnt prior starts).
+    reliability : ``"eq8"`` (the paper's constant-step rule, which ranks annotators),
         ``"beta"``: a Beta-Bernoulli estimate that adds ``P(label right | the line's labels)``
         (``pbar`` of the reference answer when the label agrees with it, ``1 - pbar`` when not;
         ``gold_certainty`` on gold lines) to its successes, the E-step of EM done online; it
-        converges to an annotator's accuracy (on gold, to ``gc*a + (1-gc)*(1-a)``).
-    beta_strength : pseudo-count of the Beta prior, centred on ``nu``; large enough that one
-        unlucky first program cannot turn a crowd without gold upside down.
+        converges to an annotator's accuracy (on gold, to ``gc*a + (1-gc)*(1-a)``); or
+        ``"two_coin"`` (Dawid & Skene 1979; Raykar et al. 2010): a sensitivity
+        ``a_i = P(+1 | line correct)`` and a specificity ``b_i = P(-1 | line wrong)`` per
+        annotator, each a Beta posterior updated online program by program with the same
+        E-step (a label adds ``P(line correct | labels)`` to the sensitivity's counts and
+        ``P(line wrong | labels)`` to the specificity's; gold lines ``gold_certainty``), and the
+        line prior ``pi = P(line correct)`` learnt online from the posteriors of the labelled
+        lines (gold lines at ``gold_certainty``: measured better than leaving gold out, on
+        simulated crowds where gold is drawn from the stream). Posteriors use
+        the generalised eq (7), ``logit(pi) + sum_i [+1] log(a_i/(1-b_i)) + [-1] log((1-a_i)/b_i)``:
+        a lazy annotator (``a_i -> 1, b_i -> 0``) gets likelihood ratios near 1 whatever its
+        raw agreement. ``reliabilities`` then reports the balanced accuracy ``(a_i + b_i)/2``.
+    beta_strength : pseudo-count of each Beta prior (``beta`` and both coins of ``two_coin``),
+        centred on ``nu``; large enough that one unlucky first program cannot turn a crowd
+        without gold upside down.
+    prior_floor : under ``two_coin`` the learnt ``pi`` is kept in ``[prior_floor,
+        1 - prior_floor]``, so that no crowd collapses to "every line correct" (or wrong), the
+        failure of EM with a free prior on crowds that are mostly right.
+    prior_strength : pseudo-count, in lines, of the Beta prior of ``pi`` (centred on ``prior``).
+        The prior sees every labelled line while each coin sees only its annotator's, so with
+        a weak prior ``pi`` runs ahead of the coins: on code crowds it reached the floor within
+        a few programs and outvoted honest 3-2 "wrong" majorities while the coins were still at
+        ``nu`` (``benchmarks/crowd_defaults.py``); 100 lines keep the two in step.
     """
 
     def __init__(
@@ -113,8 +145,10 @@ class CrowdModel:
         leave_one_out: bool = True,
         count_blank: bool = False,
         prior: float = 0.5,
-        reliability: str = "eq8",
+        reliability: str = "two_coin",
         beta_strength: float = 10.0,
+        prior_floor: float = 0.1,
+        prior_strength: float = 100.0,
     ):
         self.p_min = _check_prob("p_min", p_min)
         self.p_max = _check_prob("p_max", p_max)
@@ -129,12 +163,18 @@ class CrowdModel:
         self.tau = _check_prob("tau", tau, open_=False)
         self.gold_certainty = _check_prob("gold_certainty", gold_certainty, 0.5, 1.0)
         self.prior = _check_prob("prior", prior)
-        if reliability not in RELIABILITY_METHODS:
+        if not isinstance(reliability, str) or reliability not in RELIABILITY_METHODS:
             raise ValueError(f"reliability must be one of {RELIABILITY_METHODS}, got {reliability!r}")
         self.reliability = reliability
         self.beta_strength = float(beta_strength)
         if not (np.isfinite(self.beta_strength) and self.beta_strength > 0):
             raise ValueError(f"beta_strength must be > 0, got {beta_strength!r}")
+        self.prior_floor = _check_prob("prior_floor", prior_floor, 0.0, 0.5, open_=False)
+        if self.prior_floor == 0.5:
+            raise ValueError(f"prior_floor must lie in [0, 0.5), got {prior_floor!r}")
+        self.prior_strength = float(prior_strength)
+        if not (np.isfinite(self.prior_strength) and self.prior_strength > 0):
+            raise ValueError(f"prior_strength must be > 0, got {prior_strength!r}")
         self.leave_one_out = bool(leave_one_out)
         self.count_blank = bool(count_blank)
 
@@ -146,8 +186,18 @@ class CrowdModel:
         self._logit = np.zeros(0)  # logit(p_i): the weights of eq (7)
         self._a = np.zeros(0)  # Beta pseudo-counts (reliability="beta")
         self._b = np.zeros(0)
+        # two_coin: Beta pseudo-counts (successes, failures) of sensitivity and specificity,
+        # the label weights of the generalised eq (7), and the line prior's counts
+        self._sens = np.zeros((2, 0))
+        self._spec = np.zeros((2, 0))
+        self._w_pos = np.zeros(0)  # log-likelihood ratio of a +1 label
+        self._w_neg = np.zeros(0)  # ... of a -1 label
+        self._pi = np.array([self.prior, 1 - self.prior]) * self.prior_strength
+        pi0 = min(max(self.prior, self.prior_floor), 1 - self.prior_floor)
+        self._pi_logit = float(logit(pi0))  # logit of the clipped learnt prior
         self._step = 0
-        self._hist: list[tuple[int, Hashable, np.ndarray, np.ndarray]] = []
+        # (step, program_id, annotator indices, reliability, sensitivity, specificity)
+        self._hist: list[tuple] = []
 
     # ------------------------------------------------------------------ annotators
     def add_annotators(self, annotators: Iterable[Hashable]) -> CrowdModel:
@@ -167,8 +217,15 @@ class CrowdModel:
             self._logit = np.concatenate([self._logit, np.full(n, float(logit(self.nu)))])
             self._a = np.concatenate([self._a, np.full(n, self.nu * self.beta_strength)])
             self._b = np.concatenate([self._b, np.full(n, (1 - self.nu) * self.beta_strength)])
+            start = np.array([[self.nu], [1 - self.nu]]) * self.beta_strength
+            self._sens = np.concatenate([self._sens, np.repeat(start, n, axis=1)], axis=1)
+            self._spec = np.concatenate([self._spec, np.repeat(start, n, axis=1)], axis=1)
+            w = float(logit(self.nu))
+            self._w_pos = np.concatenate([self._w_pos, np.full(n, w)])
+            self._w_neg = np.concatenate([self._w_neg, np.full(n, -w)])
             idx = np.asarray(new)
-            self._hist.append((self._step, None, idx, np.full(n, self.nu)))
+            nu = np.full(n, self.nu)
+            self._hist.append((self._step, None, idx, nu, nu, nu))
         return self
 
     @property
@@ -183,6 +240,55 @@ class CrowdModel:
 
     def reliability_of(self, annotator: Hashable) -> float:
         return float(expit(self._logit[self._annotator_index(annotator)]))
+
+    def _coins(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sensitivity and specificity of every annotator, clipped into ``[p_min, p_max]``
+        (both ``p_i`` under a one-coin rule)."""
+        if self.reliability != "two_coin":
+            p = expit(self._logit)
+            return p, p
+        a = self._sens[0] / self._sens.sum(axis=0)
+        b = self._spec[0] / self._spec.sum(axis=0)
+        return np.clip(a, self.p_min, self.p_max), np.clip(b, self.p_min, self.p_max)
+
+    @property
+    def sensitivities(self) -> pd.Series:
+        """Current ``a_i = P(label +1 | line correct)`` of every annotator (``p_i`` under a one-coin rule)."""
+        return pd.Series(self._coins()[0], index=pd.Index(self._names, name="annotator"),
+                         name="sensitivity", dtype=float)
+
+    @property
+    def specificities(self) -> pd.Series:
+        """Current ``b_i = P(label -1 | line wrong)`` of every annotator (``p_i`` under a one-coin rule)."""
+        return pd.Series(self._coins()[1], index=pd.Index(self._names, name="annotator"),
+                         name="specificity", dtype=float)
+
+    @property
+    def log_likelihood_ratios(self) -> pd.DataFrame:
+        """What one label of each annotator adds to a line's log-odds: ``plus`` for a +1 and
+        ``minus`` for a -1; ``±logit(p_i)`` under a one-coin rule (eq 7), ``log(a_i/(1-b_i))``
+        and ``log((1-a_i)/b_i)`` under two coins (both near 0 for a lazy annotator)."""
+        if self.reliability == "two_coin":
+            plus, minus = self._w_pos.copy(), self._w_neg.copy()
+        else:
+            plus, minus = self._logit.copy(), -self._logit
+        return pd.DataFrame({"plus": plus, "minus": minus}, index=pd.Index(self._names, name="annotator"))
+
+    @property
+    def line_prior(self) -> float:
+        """Current ``P(line correct)`` before any label: learnt under ``two_coin`` (kept in
+        ``[prior_floor, 1 - prior_floor]``), else the fixed ``prior``."""
+        return float(expit(self._line_prior_logit()))
+
+    def _line_prior_logit(self) -> float:
+        return self._pi_logit if self.reliability == "two_coin" else self._prior_logit
+
+    def _label_weights(self, ann: np.ndarray, lab: np.ndarray) -> np.ndarray:
+        """What each label adds to its line's log-odds: ``label * logit(p_i)`` (eq 7), or under
+        two coins ``log(a_i/(1-b_i))`` for a +1 and ``log((1-a_i)/b_i)`` for a -1."""
+        if self.reliability != "two_coin":
+            return lab * self._logit[ann]
+        return np.where(lab > 0, self._w_pos[ann], self._w_neg[ann])
 
     def _annotator_indices(self, annotators) -> np.ndarray:
         idx = pd.Index(self._names, dtype=object).get_indexer(pd.Index(annotators, dtype=object))
@@ -201,14 +307,17 @@ class CrowdModel:
 
     @property
     def history(self) -> pd.DataFrame:
-        """Every change of ``p_i``: a tidy frame ``step, program_id, annotator, reliability``.
+        """Every change of ``p_i``: a tidy frame ``step, program_id, annotator, reliability,
+        sensitivity, specificity`` (the two coins; both equal ``p_i`` under a one-coin rule).
 
         Step 0 holds the initial ``nu``; step ``t`` the values after the ``t``-th program.
         """
         if not self._hist:
             return pd.DataFrame({"step": pd.Series(dtype=int), "program_id": pd.Series(dtype=object),
                                  "annotator": pd.Series(dtype=object),
-                                 "reliability": pd.Series(dtype=float)})
+                                 "reliability": pd.Series(dtype=float),
+                                 "sensitivity": pd.Series(dtype=float),
+                                 "specificity": pd.Series(dtype=float)})
         lengths = np.array([len(h[2]) for h in self._hist])
         names = np.empty(len(self._names), dtype=object)
         names[:] = self._names
@@ -219,6 +328,8 @@ class CrowdModel:
             "program_id": np.repeat(prog, lengths),
             "annotator": names[np.concatenate([h[2] for h in self._hist])],
             "reliability": np.concatenate([h[3] for h in self._hist]),
+            "sensitivity": np.concatenate([h[4] for h in self._hist]),
+            "specificity": np.concatenate([h[5] for h in self._hist]),
         })
 
     # ------------------------------------------------------------------ one program
@@ -283,8 +394,8 @@ class CrowdModel:
             counted_parts.append(counted)
         offsets = np.concatenate([[0], np.cumsum(n_lines)])
         total = int(offsets[-1])
-        logodds = self._prior_logit + np.bincount(offsets[codes] + line, weights=lab * self._logit[ann],
-                                                  minlength=total)
+        logodds = self._line_prior_logit() + np.bincount(offsets[codes] + line,
+                                                         weights=self._label_weights(ann, lab), minlength=total)
         pid_obj = np.empty(n_prog, dtype=object)
         pid_obj[:] = list(pids)
         return pd.DataFrame({
@@ -369,9 +480,10 @@ class CrowdModel:
 
     # ------------------------------------------------------------------ the maths
     def _logodds(self, line, ann, lab, n_lines) -> np.ndarray:
-        """Eq (7) in long form: ``logit(p0) + sum_i eps_i logit(p_i)`` per line."""
-        return self._prior_logit + np.bincount(line, weights=lab * self._logit[ann],
-                                               minlength=n_lines)
+        """Eq (7) in long form: ``logit(p0) + sum_i eps_i logit(p_i)`` per line (under two coins
+        its generalisation, see :meth:`_label_weights`)."""
+        return self._line_prior_logit() + np.bincount(line, weights=self._label_weights(ann, lab),
+                                                      minlength=n_lines)
 
     def _update(self, line, ann, lab, logodds, truth, program_id) -> None:
         """Eq (8) (or the Beta estimate) for every annotator who labelled this program."""
@@ -380,6 +492,10 @@ class CrowdModel:
             return
         n = len(self._names)
         touched = np.flatnonzero(np.bincount(ann, minlength=n))
+        if self.reliability == "two_coin":
+            a, b = self._update_two_coin(line, ann, lab, logodds, truth, touched, n)
+            self._hist.append((self._step, program_id, touched, (a + b) / 2, a, b))
+            return
         if truth is not None:
             x = lab * truth[line] * self._gold_logit  # mu * logit(pbar) on gold lines
         else:
@@ -401,7 +517,39 @@ class CrowdModel:
             self._b[touched] += total - a
             p = self._a[touched] / (self._a[touched] + self._b[touched])
             self._logit[touched] = logit(np.clip(p, self.p_min, self.p_max))
-        self._hist.append((self._step, program_id, touched, expit(self._logit[touched])))
+        rel = expit(self._logit[touched])
+        self._hist.append((self._step, program_id, touched, rel, rel, rel))
+
+    def _update_two_coin(self, line, ann, lab, logodds, truth, touched, n) -> tuple[np.ndarray, np.ndarray]:
+        """The online E-step of the two-coin model (Dawid & Skene 1979; Raykar et al. 2010):
+        ``q = P(line correct | labels)`` (``gold_certainty`` or ``1 - gold_certainty`` on gold
+        lines); a ``+1`` adds ``q`` to the sensitivity's successes and ``1 - q`` to the
+        specificity's failures, a ``-1`` the reverse; every labelled line adds ``q`` to the line prior.
+        Returns the touched annotators' clipped ``(a_i, b_i)``."""
+        if truth is not None:
+            q_line = np.where(truth > 0, self.gold_certainty, 1 - self.gold_certainty)
+        else:
+            e = np.exp(-np.abs(logodds))  # expit, without the argument checks (hot path)
+            q_line = np.where(logodds >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        q = q_line[line]
+        neg = (lab < 0).astype(np.intp)
+        # one bincount per coin: bins [0, n) take +1 labels, [n, 2n) take -1 labels
+        self._sens += np.bincount(ann + n * neg, weights=q, minlength=2 * n).reshape(2, n)
+        self._spec += np.bincount(ann + n * (1 - neg), weights=1 - q, minlength=2 * n).reshape(2, n)
+        labelled = np.zeros(len(q_line), dtype=bool)
+        labelled[line] = True
+        q_sum, n_lab = float(q_line[labelled].sum()), int(labelled.sum())
+        self._pi += (q_sum, n_lab - q_sum)
+        pi = min(max(self._pi[0] / (self._pi[0] + self._pi[1]), self.prior_floor), 1 - self.prior_floor)
+        self._pi_logit = float(np.log(pi) - np.log1p(-pi))
+        sens, spec = self._sens[:, touched], self._spec[:, touched]
+        a = np.clip(sens[0] / (sens[0] + sens[1]), self.p_min, self.p_max)
+        b = np.clip(spec[0] / (spec[0] + spec[1]), self.p_min, self.p_max)
+        self._w_pos[touched] = np.log(a) - np.log1p(-b)
+        self._w_neg[touched] = np.log1p(-a) - np.log(b)
+        ba = np.clip((a + b) / 2, self.p_min, self.p_max)
+        self._logit[touched] = np.log(ba) - np.log1p(-ba)
+        return a, b
 
     # ------------------------------------------------------------------ a whole log
     def replay(self, log: pd.DataFrame, gold=None, programs: Mapping | None = None) -> ReplayResult:
@@ -413,9 +561,29 @@ class CrowdModel:
         registered in order of their first label. ``gold``: the line truth of gold programs,
         a mapping ``program_id -> [+1/-1 per line]`` or a frame ``program_id, line, label``.
         ``programs``: ``program_id -> text``, for line counts and the lines counted in ``k``.
+        :func:`replay_log` registers annotators first and calls this; it is the one replay path.
         """
-        frame = _latest_labels(log)
+        return self._replay_frame(_latest_labels(log), _gold_mapping(gold), programs)[0]
 
+    # ------------------------------------------------------------------ state, for incremental replays
+    def _state(self) -> tuple:
+        """A copy of everything a program's update changes (not the annotator list)."""
+        return (self._logit.copy(), self._a.copy(), self._b.copy(), self._sens.copy(), self._spec.copy(),
+                self._w_pos.copy(), self._w_neg.copy(), self._pi.copy(), self._step, len(self._hist),
+                self._pi_logit)
+
+    def _restore(self, state: tuple) -> None:
+        (self._logit, self._a, self._b, self._sens, self._spec, self._w_pos, self._w_neg, self._pi) = (
+            x.copy() for x in state[:8])
+        self._step, self._pi_logit = state[8], state[10]
+        del self._hist[state[9]:]
+
+    def _replay_frame(self, frame: pd.DataFrame, gold_map: dict, programs, keep_every: int | None = None,
+                      offset: int = 0) -> tuple[ReplayResult, dict]:
+        """:meth:`replay` on a log already reduced by ``_latest_labels``. With ``keep_every``,
+        also the model's state before every program whose position (``+ offset``) is a multiple
+        of it, as ``{position: state}`` (for :class:`IncrementalReplay`)."""
+        snapshots: dict = {}
         ann_codes, ann_names = pd.factorize(frame["annotator"], sort=False)
         self.add_annotators(list(ann_names))
         ann_all = self._annotator_indices(ann_names)[ann_codes]
@@ -425,7 +593,6 @@ class CrowdModel:
         lab_all = frame["label"].to_numpy(np.int64)[order]
         ann_all = ann_all[order]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(prog_codes, minlength=len(prog_ids)))])
-        gold_map = _gold_mapping(gold)
         max_line = np.full(len(prog_ids), -1, dtype=np.int64)
         np.maximum.at(max_line, prog_codes[order], line_all)
 
@@ -457,6 +624,8 @@ class CrowdModel:
         ks = np.empty(len(prog_ids), dtype=np.int64)
         is_gold = np.zeros(len(prog_ids), dtype=bool)
         for j, pid in enumerate(prog_ids):
+            if keep_every is not None and (j + offset) % keep_every == 0:
+                snapshots[j + offset] = self._state()
             sl = slice(bounds[j], bounds[j + 1])
             line, ann, lab, n = line_all[sl], ann_all[sl], lab_all[sl], int(n_lines[j])
             truth = gold_map.get(pid)
@@ -476,7 +645,132 @@ class CrowdModel:
             "posterior": post, "consensus": cons, "counted": counted_all,
         })
         return ReplayResult(lines, pd.DataFrame({"program_id": pid_obj, "score": scores,
-                                                 "k": ks, "gold": is_gold}))
+                                                 "k": ks, "gold": is_gold})), snapshots
+
+
+def _check_model(model, model_kwargs) -> CrowdModel:
+    if model is None:
+        return CrowdModel(**model_kwargs)
+    if model_kwargs:
+        raise TypeError("pass either model or CrowdModel keyword arguments, not both")
+    if not isinstance(model, CrowdModel):
+        raise TypeError(f"model must be a crlhf.crowd.CrowdModel, got {type(model).__name__} (field 'model')")
+    return model
+
+
+def replay_log(log: pd.DataFrame, *, annotators: Iterable[Hashable] | None = None, gold=None,
+               programs: Mapping | None = None, model: CrowdModel | None = None, **model_kwargs
+               ) -> tuple[CrowdModel, ReplayResult]:
+    """Replay a label log into a crowd model (Algorithm 1, lines 10-23, program by program; gold
+    programs calibrate with their truth): the one replay path of the kit, called by
+    ``LabelStore.replay``, the loop's resume and (through :class:`IncrementalReplay`) the dashboard.
+
+    ``annotators`` are registered first, in the order given (annotators of the log that are not
+    among them follow in order of their first label); then :meth:`CrowdModel.replay` with
+    ``gold`` (``None`` or empty: no gold) and ``programs``. ``model``: a ``CrowdModel`` to update
+    in place, or ``None`` for ``CrowdModel(**model_kwargs)``. Returns ``(model, result)``.
+    """
+    model = _check_model(model, model_kwargs)
+    if annotators is not None:
+        model.add_annotators(list(annotators))
+    if gold is not None and len(gold) == 0:
+        gold = None
+    return model, model.replay(log, gold=gold, programs=programs)
+
+
+class IncrementalReplay:
+    """:func:`replay_log` for a log that grows (the dashboard): :meth:`update` takes the labels
+    written since the last call and returns the same model state and result as a full
+    :func:`replay_log` of the whole log, replaying only from the first program whose labels
+    (or gold truth, or text) changed.
+
+    The model's state is kept before every ``every``-th program; an update restores the last
+    one at or before the first changed program and replays from there, so appending labels to
+    the newest programs costs about ``every`` programs, not the whole log. A change in the
+    annotators (a new one registered or labelling) replays everything. ``model_kwargs`` go to
+    ``CrowdModel``. ``n_replayed``: programs replayed by the last update.
+    """
+
+    def __init__(self, *, every: int = 16, **model_kwargs):
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r} (field 'every')")
+        CrowdModel(**model_kwargs)  # bad parameters fail here, with the model's message
+        self.every, self.model_kwargs = int(every), dict(model_kwargs)
+        self.model: CrowdModel | None = None
+        self.result: ReplayResult | None = None
+        self.n_replayed = 0
+        self._log: pd.DataFrame | None = None
+        self._pids: list = []
+        self._gold: dict = {}
+        self._texts: dict = {}
+        self._line_starts = np.zeros(1, dtype=np.int64)
+        self._snapshots: dict = {}
+
+    @property
+    def log(self) -> pd.DataFrame | None:
+        """Every label given so far (as given, not reduced to the latest)."""
+        return self._log
+
+    def update(self, new: pd.DataFrame, *, annotators: Iterable[Hashable] | None = None, gold=None,
+               programs: Mapping | None = None) -> tuple[CrowdModel, ReplayResult]:
+        """Add the labels ``new`` (columns ``program_id, line, annotator, label`` and optionally
+        ``order``) to the log and bring the model up to date; ``annotators``, ``gold`` and
+        ``programs`` as in :func:`replay_log`, for the whole log. Returns ``(model, result)``."""
+        if not isinstance(new, pd.DataFrame):
+            raise TypeError(f"new must be a DataFrame with columns {LOG_COLUMNS} (field 'new')")
+        cols = [*LOG_COLUMNS, *(["order"] if "order" in new.columns else [])]
+        _latest_labels(new)  # bad rows fail here, before the log takes them
+        new = new.loc[:, cols]
+        log = new if self._log is None or not len(self._log) else pd.concat([self._log, new], ignore_index=True)
+        frame = _latest_labels(log)
+        gold_map = _gold_mapping(gold if gold is not None and len(gold) else None)
+        registered = list(dict.fromkeys(annotators)) if annotators is not None else []
+        expected = list(dict.fromkeys([*registered, *pd.unique(frame["annotator"])]))
+        prog_codes, pids = pd.factorize(frame["program_id"], sort=False)
+        pids = list(pids)
+
+        start = 0
+        if self.model is not None and self.model.annotators == expected:
+            touched = set(new["program_id"])
+            cut = 0
+            for old, pid in zip(self._pids, pids):
+                if (old != pid or pid in touched or not _same_truth(self._gold.get(pid), gold_map.get(pid))
+                        or (programs.get(pid) if programs is not None else None) != self._texts.get(pid)):
+                    break
+                cut += 1
+            start = max(p for p in self._snapshots if p <= cut)
+        if start == 0:
+            model = CrowdModel(**self.model_kwargs)
+            model.add_annotators(registered)
+            self._snapshots = {}
+            prefix = None
+        else:
+            model = self.model
+            model._restore(self._snapshots[start])
+            self._snapshots = {p: s for p, s in self._snapshots.items() if p <= start}
+            prefix = self.result
+        sub = frame[prog_codes >= start] if start else frame
+        res, snaps = model._replay_frame(sub, gold_map, programs, keep_every=self.every, offset=start)
+        self._snapshots.update(snaps)
+        if not self._snapshots:
+            self._snapshots[0] = model._state()  # an empty log: start from the registered crowd
+        if prefix is not None:
+            n_prefix_lines = int(self._line_starts[start])
+            res = ReplayResult(pd.concat([prefix.lines.iloc[:n_prefix_lines], res.lines], ignore_index=True),
+                               pd.concat([prefix.scores.iloc[:start], res.scores], ignore_index=True))
+        counts = res.lines.groupby("program_id", sort=False).size().reindex(pids).to_numpy() if pids else []
+        self._line_starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
+        self.n_replayed = len(pids) - start
+        self.model, self.result, self._log, self._pids = model, res, log, pids
+        self._gold = gold_map
+        self._texts = {pid: programs[pid] for pid in pids if pid in programs} if programs is not None else {}
+        return model, res
+
+
+def _same_truth(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return len(a) == len(b) and bool(np.array_equal(a, b))
 
 
 def _latest_labels(log) -> pd.DataFrame:

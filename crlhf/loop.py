@@ -1,9 +1,9 @@
 """Algorithm 1 of the paper, end to end and resumable: calibrate the crowd on gold programs,
 then in rounds sample ``n`` programs per prompt from the policy, check them in the sandbox,
 collect line labels from the crowd, compute posteriors and scores ``s`` with
-:class:`crlhf.crowd.CrowdModel` (reliabilities updated online, eq 8), and run one PPO step
-(:class:`crlhf.ppo.PPOTrainer`) on exactly those ``(prompt, program, s)`` triples. No reward
-model.
+:class:`crlhf.crowd.CrowdModel` (reliabilities updated online: two coins by default, eq 8 by
+name), and run one PPO step (:class:`crlhf.ppo.PPOTrainer`) on exactly those
+``(prompt, program, s)`` triples. No reward model.
 
 What the crowd sees and labels is the whole program ``task.program(completion)`` (prompt lines
 included, as the annotation UI shows it), but ``s = c / k`` counts only the lines the model
@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel, counted_lines
+from .crowd import CrowdModel, counted_lines, replay_log
 
 REWARD_SOURCES = ("bayes", "majority", "single", "dawid_skene", "oracle", "tests")
 CROWD_KINDS = ("paper", "noisy", "store")
@@ -289,7 +289,7 @@ def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float =
 
 def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
     """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update,
-    eq 8) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
+    its rule) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
     ``> tau``. ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label
     per ``(program_id, line, annotator)``. A program without labels is assessed under the
     prior, no update. Returns ``(s_bayes, frames)``: scores, and each labelled program's rows."""
@@ -403,12 +403,10 @@ class Loop:
         names = {str(a): a for a in self._annotators}  # CSV turns every annotator id into a str
         log["annotator"] = [names.get(a, a) for a in log["annotator"]]
         self._log = log[log["round"] <= self.round].reset_index(drop=True)
-        self.model = CrowdModel(**self.config.crowd_model)
-        self.model.add_annotators(self._annotators)
-        if len(self._log):
-            gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
-            texts = {u: v["program"] for u, v in self._units.items()}
-            self.model.replay(self._log[list(LABEL_LOG_COLUMNS)], gold=gold, programs=texts)
+        gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
+        texts = {u: v["program"] for u, v in self._units.items()}
+        self.model, _ = replay_log(self._log[list(LABEL_LOG_COLUMNS)], annotators=self._annotators, gold=gold,
+                                   programs=texts, **self.config.crowd_model)
         for u, v in self._units.items():
             if v.get("truth") is not None and v.get("gold_id") is not None:
                 rows = self._log[self._log["program_id"] == u]

@@ -11,6 +11,14 @@ The kinds:
 - ``lazy``: labels every line ``+1`` whatever the truth (sensitivity 1, specificity 0). Its
   ``accuracy`` is recorded as 1/2, the balanced accuracy: its labels carry no information,
   though its raw agreement with the truth equals the share of correct lines.
+- ``harsh``: flags correct lines, ``sensitivity < specificity`` (default 0.6 and 0.95): it
+  catches most wrong lines but marks many correct ones wrong.
+- ``biased``: class-biased with set rates, ``sensitivity != specificity`` given explicitly
+  (e.g. a lenient annotator, 0.97 and 0.4, who passes most wrong lines).
+
+``accuracy`` is the balanced accuracy ``(sensitivity + specificity) / 2`` throughout: on code,
+where most lines are correct, the raw agreement of a lenient or lazy annotator looks high
+while it says little about the wrong lines. :func:`code_crowd` mixes these kinds.
 
 A :class:`Crowd` holds annotators and a seed; the same seed gives the same labels. Labels
 come as a *label frame* with columns ``program_id, line, annotator, label``, the format that
@@ -29,9 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-KINDS = ("reliable", "spammer", "adversary", "lazy")
+KINDS = ("reliable", "spammer", "adversary", "lazy", "harsh", "biased")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
 
+HARSH_RATES = (0.6, 0.95)
+"""Default ``(sensitivity, specificity)`` of a harsh annotator."""
 RELIABLE_RANGE = (0.6, 0.95)
 """Accuracies of the reliable annotators of :func:`paper_crowd` / :func:`noisy_crowd`."""
 WEAK_RANGE = (0.53, 0.57)
@@ -121,11 +131,21 @@ class SimulatedAnnotator:
                                  f"= {balanced} when all three are given")
             acc = balanced
         else:
-            if acc is None:
+            if self.kind == "biased":
+                raise ValueError("a biased annotator needs its sensitivity and specificity "
+                                 "(class-biased with set rates)")
+            if self.kind == "harsh":
+                if acc is not None:
+                    raise ValueError("a harsh annotator is given by sensitivity and specificity, "
+                                     "not accuracy (default 0.6 and 0.95: use harsh())")
+                sens, spec = HARSH_RATES
+                acc = (sens + spec) / 2
+            elif acc is None:
                 acc = {"spammer": 0.5, "adversary": 0.3, "lazy": 0.5}.get(self.kind)
                 if acc is None:
                     raise ValueError("accuracy is required for a reliable annotator")
-            sens = spec = 1.0 if self.kind == "lazy" else acc
+            if self.kind != "harsh":
+                sens = spec = 1.0 if self.kind == "lazy" else acc
             if self.kind == "lazy":
                 spec = 0.0
         if self.kind == "reliable" and not acc > 0.5:
@@ -136,6 +156,12 @@ class SimulatedAnnotator:
                              f"specificity {spec}")
         if self.kind == "adversary" and not acc < 0.5:
             raise ValueError(f"accuracy of an adversary must be below 0.5, got {acc}")
+        if self.kind == "harsh" and not sens < spec:
+            raise ValueError(f"a harsh annotator flags correct lines: sensitivity ({sens}) must be "
+                             f"below specificity ({spec})")
+        if self.kind == "biased" and sens == spec:
+            raise ValueError(f"a biased annotator has sensitivity != specificity, got {sens} for both "
+                             "(use kind='reliable')")
         if self.kind == "lazy" and not (sens == 1.0 and spec == 0.0 and acc == 0.5):
             raise ValueError("a lazy annotator labels every line +1: sensitivity 1, specificity 0, "
                              f"accuracy 0.5; got {sens}, {spec}, {acc}")
@@ -171,6 +197,22 @@ def adversary(name: Hashable, accuracy: float = 0.3, coverage: float = 1.0) -> S
 def lazy(name: Hashable, coverage: float = 1.0) -> SimulatedAnnotator:
     """An annotator who labels every line +1 (correct) whatever the truth."""
     return SimulatedAnnotator(name, "lazy", coverage=coverage)
+
+
+def harsh(name: Hashable, sensitivity: float = HARSH_RATES[0], specificity: float = HARSH_RATES[1],
+          coverage: float = 1.0) -> SimulatedAnnotator:
+    """An annotator who flags correct lines: ``P(+1 | correct) = sensitivity`` below
+    ``P(-1 | wrong) = specificity``."""
+    return SimulatedAnnotator(name, "harsh", sensitivity=sensitivity, specificity=specificity,
+                              coverage=coverage)
+
+
+def biased(name: Hashable, sensitivity: float, specificity: float, coverage: float = 1.0
+           ) -> SimulatedAnnotator:
+    """A class-biased annotator with set rates ``P(+1 | correct) = sensitivity`` and
+    ``P(-1 | wrong) = specificity`` (they must differ)."""
+    return SimulatedAnnotator(name, "biased", sensitivity=sensitivity, specificity=specificity,
+                              coverage=coverage)
 
 
 # ---------------------------------------------------------------------------- the crowd
@@ -397,13 +439,14 @@ def _names(n: int) -> list[str]:
 
 
 def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversaries: int = 0,
-               lazy_annotators: int = 0, adversary_accuracy: float = 0.3, coverage: float = 1.0,
-               names: Sequence[Hashable] | None = None, seed=0) -> Crowd:
-    """A crowd from a list of accuracies, plus extra spammers, adversaries and lazy annotators.
+               lazy_annotators: int = 0, harsh_annotators: int = 0, adversary_accuracy: float = 0.3,
+               coverage: float = 1.0, names: Sequence[Hashable] | None = None, seed=0) -> Crowd:
+    """A crowd from a list of accuracies, plus extra spammers, adversaries, lazy and harsh
+    annotators (``HARSH_RATES``).
 
     An accuracy above 0.5 makes a reliable annotator, exactly 0.5 a spammer, below 0.5 an
-    adversary. Order: the ``accuracies`` first, then the spammers, adversaries and lazy ones.
-    Names default to ``a00, a01, ...``; ``coverage`` applies to all.
+    adversary. Order: the ``accuracies`` first, then the spammers, adversaries, lazy and harsh
+    ones. Names default to ``a00, a01, ...``; ``coverage`` applies to all.
     """
     if isinstance(accuracies, (str, bytes)) or not isinstance(accuracies, Iterable):
         raise TypeError(f"accuracies must be a sequence of numbers, got {accuracies!r}")
@@ -411,7 +454,8 @@ def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversari
     spammers = _count(spammers, "spammers")
     adversaries = _count(adversaries, "adversaries")
     lazy_annotators = _count(lazy_annotators, "lazy_annotators")
-    n = len(accs) + spammers + adversaries + lazy_annotators
+    harsh_annotators = _count(harsh_annotators, "harsh_annotators")
+    n = len(accs) + spammers + adversaries + lazy_annotators + harsh_annotators
     if n == 0:
         raise ValueError("accuracies: a crowd needs at least one annotator")
     if names is None:
@@ -428,6 +472,7 @@ def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversari
     anns += [spammer(next(rest), coverage) for _ in range(spammers)]
     anns += [adversary(next(rest), adversary_accuracy, coverage) for _ in range(adversaries)]
     anns += [lazy(next(rest), coverage) for _ in range(lazy_annotators)]
+    anns += [harsh(next(rest), coverage=coverage) for _ in range(harsh_annotators)]
     return Crowd(anns, seed=seed)
 
 
@@ -479,6 +524,49 @@ def noisy_crowd(n: int = 30, seed=0, weak_fraction: float = 1 / 3) -> Crowd:
     anns = [SimulatedAnnotator(name, kinds[j], None if accs[j] is None else float(accs[j]))
             for name, j in zip(_names(n), order)]
     return Crowd(anns, seed=seed)
+
+
+LENIENT_SENSITIVITY = (0.9, 0.99)
+"""Sensitivity range of the lenient (class-biased) annotators of :func:`code_crowd`."""
+LENIENT_SPECIFICITY = (0.3, 0.6)
+"""Specificity range of the lenient annotators: they pass most wrong lines."""
+HARSH_SENSITIVITY = (0.5, 0.7)
+"""Sensitivity range of the harsh annotators of :func:`code_crowd`."""
+HARSH_SPECIFICITY = (0.9, 0.99)
+"""Specificity range of the harsh annotators of :func:`code_crowd`."""
+
+
+def code_crowd(n: int = 30, seed=0, lazy_fraction: float = 0.2, harsh_fraction: float = 0.1,
+               lenient_fraction: float = 0.3) -> Crowd:
+    """A crowd shaped like annotators of code, who are not symmetric (most lines are correct).
+
+    ``round(n * lazy_fraction)`` lazy annotators (every line +1; 6 of 30),
+    ``round(n * harsh_fraction)`` harsh ones (sensitivity uniform in ``HARSH_SENSITIVITY``,
+    specificity in ``HARSH_SPECIFICITY``; 3 of 30), ``round(n * lenient_fraction)`` lenient
+    class-biased ones (sensitivity in ``LENIENT_SENSITIVITY``, specificity in
+    ``LENIENT_SPECIFICITY``; 9 of 30), the rest reliable with accuracy uniform in
+    ``RELIABLE_RANGE`` (12 of 30). Order shuffled by ``seed``; ``crowd.summary()`` gives kinds
+    and rates. Label it with a high ``correct_rate`` (e.g. ``random_truths(..., 0.85)``).
+    """
+    n = _count(n, "n", 1)
+    fractions = [_probability(f, name) for f, name in ((lazy_fraction, "lazy_fraction"),
+                                                        (harsh_fraction, "harsh_fraction"),
+                                                        (lenient_fraction, "lenient_fraction"))]
+    if sum(fractions) > 1:
+        raise ValueError(f"lazy_fraction + harsh_fraction + lenient_fraction must be <= 1, got {sum(fractions)}")
+    n_lazy, n_harsh, n_lenient = (int(math.floor(n * f + 0.5)) for f in fractions)
+    n_lenient = min(n_lenient, n - n_lazy - n_harsh)
+    n_rel = n - n_lazy - n_harsh - n_lenient
+    gen = _skill_rng(seed)
+    rel = gen.uniform(*RELIABLE_RANGE, n_rel)
+    hs, hp = gen.uniform(*HARSH_SENSITIVITY, n_harsh), gen.uniform(*HARSH_SPECIFICITY, n_harsh)
+    ls, lp = gen.uniform(*LENIENT_SENSITIVITY, n_lenient), gen.uniform(*LENIENT_SPECIFICITY, n_lenient)
+    makers = ([lambda name, a=a: reliable(name, float(a)) for a in rel]
+              + [lambda name: lazy(name)] * n_lazy
+              + [lambda name, s=s_, p=p_: harsh(name, float(s), float(p)) for s_, p_ in zip(hs, hp)]
+              + [lambda name, s=s_, p=p_: biased(name, float(s), float(p)) for s_, p_ in zip(ls, lp)])
+    order = gen.permutation(n)
+    return Crowd([makers[j](name) for name, j in zip(_names(n), order)], seed=seed)
 
 
 # ---------------------------------------------------------------------------- benchmark data

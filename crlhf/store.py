@@ -70,7 +70,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql as _pg
 from sqlalchemy.dialects import sqlite as _sqlite
 
-from .crowd import CrowdModel, ReplayResult, counted_lines, program_lines
+from .crowd import CrowdModel, ReplayResult, counted_lines, program_lines, replay_log
 
 SCHEMA_VERSION = 1
 """Version of the table layout below; bump it (and say how to migrate) whenever it changes."""
@@ -1060,9 +1060,9 @@ class LabelStore:
 
     def _least_certain(self, candidates, model, model_kwargs) -> str:
         """Active labelling: the candidate whose least certain counted line is nearest 1/2, under
-        the model's current reliabilities. The posteriors (eq 7) come from ``CrowdModel.replay``
-        on a frozen copy of the model (eq 8 with step ``lam = 0``: nothing is updated), one call
-        for all candidates; ``model`` itself is left as it is."""
+        the model's current reliabilities. The posteriors come from ``CrowdModel.assess_log``
+        (eq 7, or its two-coin form) on a copy of the model that nothing updates, one call for
+        all candidates; ``model`` itself is left as it is."""
         if model is None:
             model, _, log = self._replay(None, model_kwargs)
         elif model_kwargs:
@@ -1073,11 +1073,10 @@ class LabelStore:
             log = None
         texts = {pid: text for pid, text, _ in candidates}
         log = self.labels(program_ids=list(texts)) if log is None else log[log["program_id"].isin(texts)]
-        frozen = copy.deepcopy(model)
-        frozen.reliability, frozen.lam = "eq8", 0.0
+        frozen = copy.deepcopy(model).add_annotators(list(dict.fromkeys(log["annotator"])))
         labelled = list(dict.fromkeys(log["program_id"]))
-        res = frozen.replay(log[[*LABEL_COLUMNS, "order"]], programs={pid: texts[pid] for pid in labelled})
-        lines = res.lines[res.lines["counted"].to_numpy(dtype=bool)]
+        lines = frozen.assess_log(log[[*LABEL_COLUMNS, "order"]], programs={pid: texts[pid] for pid in labelled})
+        lines = lines[lines["counted"].to_numpy(dtype=bool)]
         certainty = (lines["posterior"] - 0.5).abs().groupby(lines["program_id"], sort=False).min().to_dict()
         labelled = set(labelled)
 
@@ -1086,7 +1085,7 @@ class LabelStore:
             if pid in certainty:
                 return certainty[pid], rank
             if pid not in labelled and counted_lines(text, model.count_blank).any():
-                return abs(model.prior - 0.5), rank  # no labels: every line at the prior
+                return abs(model.line_prior - 0.5), rank  # no labels: every line at the prior
             return 0.5, rank  # nothing to count
 
         return candidates[min(enumerate(candidates), key=key)[0]][0]
@@ -1103,11 +1102,7 @@ class LabelStore:
 
     def _replay(self, model, model_kwargs) -> tuple[CrowdModel, ReplayResult, pd.DataFrame]:
         if model is None:
-            model = CrowdModel(**model_kwargs)
-        elif model_kwargs:
-            raise TypeError("pass either model or CrowdModel keyword arguments, not both")
-        elif not isinstance(model, CrowdModel):
-            raise TypeError(f"model must be a crlhf.crowd.CrowdModel, got {type(model).__name__}")
+            CrowdModel(**model_kwargs)  # bad parameters fail before the read
         with self._read() as conn:  # one snapshot for annotators, log, gold and programs
             a = annotators_table
             names = conn.execute(sa.select(a.c.annotator).order_by(a.c.created, a.c.annotator)).scalars().all()
@@ -1125,9 +1120,9 @@ class LabelStore:
                                           .where(p.c.program_id.in_(chunk))).all())
                 gold_rows += conn.execute(sa.select(g.c.program_id, g.c.line, g.c.label)
                                           .where(g.c.program_id.in_(chunk))).all()
-        model.add_annotators(names)
         gold = pd.DataFrame(gold_rows, columns=["program_id", "line", "label"])
-        result = model.replay(log[[*LABEL_COLUMNS, "order"]], gold=gold if len(gold) else None, programs=texts)
+        model, result = replay_log(log[[*LABEL_COLUMNS, "order"]], annotators=names, gold=gold, programs=texts,
+                                   model=model, **model_kwargs)
         return model, result, log
 
     def dataset(self, *, model: CrowdModel | None = None, round_id: int | None = None, min_annotators: int = 1,

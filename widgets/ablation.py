@@ -15,7 +15,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import CrowdModel, ReplayResult, scores_at, threshold_curve
+from crlhf.crowd import RELIABILITY_METHODS, CrowdModel, ReplayResult, scores_at, threshold_curve
 from crlhf.store import LabelStore
 
 TAUS = np.round(np.linspace(0.0, 1.0, 51), 2)
@@ -100,7 +100,7 @@ class ThresholdExplorer(W.VBox):
                                             description="gold_certainty", readout_format=".3f", style=style,
                                             layout=lay, continuous_update=False)
         self.leave_one_out = W.Checkbox(value=start.leave_one_out, description="leave one out", indent=False)
-        self.reliability = W.ToggleButtons(options=["eq8", "beta"], value=start.reliability, description="p_i rule",
+        self.reliability = W.ToggleButtons(options=list(RELIABILITY_METHODS), value=start.reliability, description="p_i rule",
                                            style={"description_width": "110px", "button_width": "60px"})
         self.summary = W.HTML()
         self.histogram = W.HTML()

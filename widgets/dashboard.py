@@ -1,10 +1,11 @@
 """CrowdDashboard: the crowd's posteriors and reliabilities, live from a ``LabelStore``.
 
 A refresh reads only the labels written since the last one (``labels(since=...)``), appends
-them to the log it holds, and replays that log into a fresh ``CrowdModel`` (the same replay
-as ``LabelStore.replay``: the latest label of each annotator for each line, programs in order
-of their first label, registered annotators first, gold programs calibrating). Nothing is
-recomputed when nothing changed. A background thread refreshes about once a second
+them to the log it holds, and brings the crowd model up to date with
+``crlhf.crowd.IncrementalReplay`` (the incremental form of ``replay_log``, the replay of
+``LabelStore.replay``: the latest label of each annotator for each line, programs in order
+of their first label, registered annotators first, gold programs calibrating), which replays
+only from the first program whose labels changed. Nothing is recomputed when nothing changed. A background thread refreshes about once a second
 (``interval``), so the kernel stays free; :meth:`refresh` does one refresh by hand.
 
 Views: a per-line posterior heat map of a chosen program (with every annotator's label), the
@@ -23,7 +24,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import CrowdModel, ReplayResult, annotator_summary, program_lines
+from crlhf.crowd import CrowdModel, IncrementalReplay, ReplayResult, annotator_summary, program_lines
 from crlhf.store import LabelStore
 
 _LOG_COLUMNS = ["program_id", "line", "annotator", "label", "time", "order"]
@@ -58,7 +59,7 @@ class CrowdDashboard(W.VBox):
             raise TypeError(f"store must be a crlhf.store.LabelStore, got {type(store).__name__} (field 'store')")
         if not (isinstance(interval, (int, float)) and interval > 0):
             raise ValueError(f"interval must be a positive number of seconds, got {interval!r} (field 'interval')")
-        CrowdModel(**model_kwargs)  # bad parameters fail here, with the model's message
+        self._replay = IncrementalReplay(**model_kwargs)  # bad parameters fail here, with the model's message
         self.store, self.interval, self.model_kwargs = store, float(interval), dict(model_kwargs)
         self.plot, self.top = bool(plot), int(top)
         self.model: CrowdModel | None = None
@@ -173,10 +174,8 @@ class CrowdDashboard(W.VBox):
                         self._gold_ids, self._gold = gold_ids, self.store.gold()
             if changed:
                 self._names = names
-                model = CrowdModel(**self.model_kwargs)
-                model.add_annotators(names)
                 gold = self._gold if self._gold is not None and len(self._gold) else None
-                result = model.replay(self._log, gold=gold, programs=self._texts)
+                model, result = self._replay.update(new, annotators=names, gold=gold, programs=self._texts)
                 board = annotator_summary(model, self._log, gold)
                 last = self._log.groupby("annotator", sort=False)["time"].max()
                 board["last_label"] = board["annotator"].map(last)

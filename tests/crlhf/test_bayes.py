@@ -155,3 +155,56 @@ def test_dense_posterior_matches_enumeration_on_all_patterns_of_three():
     rows = np.array(list(itertools.product([1, -1, 0], repeat=3)))
     expect = [enumerate_bayes(r, rel, 0.5) for r in rows]
     assert posterior(rows, rel) == pytest.approx(expect)
+
+
+# ------------------------------------------------------------------ two coins
+def test_two_coin_with_equal_coins_and_prior_half_is_eq7():
+    from crlhf.bayes import two_coin_log_odds, two_coin_posterior
+
+    rng = np.random.default_rng(0)
+    labels = rng.choice([1, -1, 0], size=(50, 7))
+    p = rng.uniform(0.01, 0.99, 7)
+    np.testing.assert_allclose(two_coin_log_odds(labels, p, p), log_odds(labels, p), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(two_coin_posterior(labels, p, p, prior=0.5), posterior(labels, p), rtol=1e-12)
+
+
+def test_two_coin_posterior_by_enumeration():
+    """P(correct | labels) = pi prod P(eps_i | correct) / sum over both truths, written out."""
+    from crlhf.bayes import two_coin_posterior
+
+    a, b, pi = np.array([0.9, 0.6, 0.99]), np.array([0.7, 0.95, 0.2]), 0.8
+    labels = np.array([[1, 1, 1], [-1, 1, 0], [0, -1, -1], [0, 0, 0], [-1, -1, 1]])
+    for row, got in zip(labels, two_coin_posterior(labels, a, b, prior=pi)):
+        like_c = np.prod([a[i] if e > 0 else 1 - a[i] for i, e in enumerate(row) if e])
+        like_w = np.prod([1 - b[i] if e > 0 else b[i] for i, e in enumerate(row) if e])
+        assert got == pytest.approx(pi * like_c / (pi * like_c + (1 - pi) * like_w), rel=1e-12)
+
+
+def test_two_coin_lazy_annotator_adds_nothing_and_extremes_stay_finite():
+    from crlhf.bayes import two_coin_log_odds, two_coin_weights
+
+    w_pos, w_neg = two_coin_weights([1.0, 0.7, 0.0, 1.0], [0.0, 0.3, 1.0, 1.0])
+    assert w_pos[:2] == pytest.approx([0.0, 0.0], abs=1e-6) and w_neg[:2] == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert np.isfinite(w_pos).all() and np.isfinite(w_neg).all()
+    out = two_coin_log_odds(np.array([[1, -1, 1, -1]]), [1.0, 0.7, 0.0, 1.0], [0.0, 0.3, 1.0, 1.0], prior=1.0)
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="sensitivities"):
+        two_coin_log_odds(np.ones((2, 3), int), [0.5, 0.5], [0.5, 0.5])
+    with pytest.raises(ValueError, match="specificities"):
+        two_coin_weights([0.5], [1.5])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.tuples(
+    st.lists(st.lists(st.sampled_from([1, -1, 0]), min_size=n, max_size=n), min_size=0, max_size=8),
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n),
+    st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n),
+    st.floats(0.0, 1.0))))
+def test_two_coin_posterior_is_never_nan_or_inf(case):
+    from crlhf.bayes import two_coin_log_odds, two_coin_posterior
+
+    rows, a, b, prior = case
+    labels = np.array(rows, dtype=int).reshape(len(rows), len(a))
+    assert np.isfinite(two_coin_log_odds(labels, a, b, prior)).all()
+    post = two_coin_posterior(labels, a, b, prior)
+    assert np.isfinite(post).all() and ((post >= 0) & (post <= 1)).all()

@@ -20,7 +20,7 @@ from scipy.stats import spearmanr
 
 from crlhf.bayes import logit
 from crlhf.crowd import CrowdModel
-from crlhf.simulate import make_crowd, random_truths
+from crlhf.simulate import Crowd, biased, code_crowd, harsh, lazy, make_crowd, random_truths, reliable
 
 SEEDS = range(20)
 MIN_PASSES = 18
@@ -139,7 +139,7 @@ def test_beta_without_gold_ranks_spammers_and_flags_the_adversary():
 
 
 @pytest.mark.parametrize("k", [None, 5], ids=["all-14-label", "5-of-14-label"])
-@pytest.mark.parametrize("reliability", ["eq8", "beta"])
+@pytest.mark.parametrize("reliability", ["eq8", "beta", "two_coin"])
 def test_online_consensus_at_least_as_accurate_as_majority_vote(reliability, k):
     wins, gaps = 0, []
     for seed in SEEDS:
@@ -180,3 +180,81 @@ def test_gold_first_keeps_a_beta_crowd_from_flipping():
     p = model.reliabilities.loc[crowd.names]
     kind = crowd.summary().kind
     assert p[kind == "adversary"].max() < 0.5 < p[kind == "reliable"].min()
+
+
+# ------------------------------------------------------------------ two coins (reliability="two_coin")
+TWO_COIN = dict(reliability="two_coin", nu=NU, gold_certainty=GOLD_CERTAINTY, p_min=P_MIN, p_max=P_MAX)
+
+
+def asymmetric_crowd(seed: int) -> Crowd:
+    """Six annotators whose two coins differ: reliable ones, a lazy one (1, 0), a harsh one
+    (0.7, 0.95) and a lenient class-biased one (0.95, 0.7)."""
+    return Crowd([reliable("r90", 0.9), reliable("r85", 0.85), reliable("r80", 0.8), lazy("lazy"),
+                  harsh("harsh", 0.7, 0.95), biased("lenient", 0.95, 0.7)], seed=seed)
+
+
+def test_two_coin_on_1000_gold_lines_estimates_both_coins():
+    """Every annotator's ``a_i`` and ``b_i`` land within 0.05 of the truth after 1,000 gold lines
+    (half of them wrong, so each coin sees about 500), each coin on >= 18 of 20 seeds.
+
+    Why per coin: 500 lines give a binomial sd of 0.02 at a coin of 0.7, so 0.05 is 2.4 sd and
+    each coin misses on about 1.5 % of seeds (18/20 then passes with probability > 0.99); all
+    twelve coins at once held on 93 % of 300 seeds (20 of these 20)."""
+    hits = {}
+    for seed in SEEDS:
+        crowd = asymmetric_crowd(seed)
+        log, gold = crowd.gold_log(n_gold=1000 // LINES_PER_GOLD, lines=LINES_PER_GOLD, wrong_rate=0.5)
+        model = CrowdModel(**TWO_COIN)
+        model.replay(log, gold=gold)
+        true = crowd.summary()
+        for coin, got in (("sensitivity", model.sensitivities), ("specificity", model.specificities)):
+            err = np.abs(got.loc[crowd.names].to_numpy() - true[coin].to_numpy())
+            assert np.isfinite(err).all()
+            for name, e in zip(crowd.names, err):
+                hits.setdefault((name, coin), []).append(e <= 0.05)
+    short = {k: sum(v) for k, v in hits.items() if sum(v) < MIN_PASSES}
+    assert not short, f"coins within 0.05 on fewer than 18/20 seeds: {short}"
+
+
+def test_two_coin_on_200_gold_lines_ranks_by_balanced_accuracy():
+    """Spearman(reliability, true balanced accuracy) >= 0.9 after 200 gold lines, for twelve
+    annotators with balanced accuracies spread over [0.55, 0.95] and skewed coins (+-0.08)."""
+    balanced = np.linspace(0.55, 0.95, 12)
+    skew = np.tile([-0.08, 0.0, 0.08], 4)
+    rhos = []
+    for seed in SEEDS:
+        anns = [biased(f"b{i}", s, p) if s != p else reliable(f"b{i}", s)
+                for i, (s, p) in enumerate(zip(np.clip(balanced + skew, 0, 1), np.clip(balanced - skew, 0, 1)))]
+        crowd = Crowd(anns, seed=seed)
+        log, gold = crowd.gold_log(n_gold=200 // LINES_PER_GOLD, lines=LINES_PER_GOLD, wrong_rate=0.5)
+        model = CrowdModel(**TWO_COIN)
+        model.replay(log, gold=gold)
+        rhos.append(spearmanr(model.reliabilities.loc[crowd.names], crowd.summary().accuracy).statistic)
+    passes = int(np.sum(np.asarray(rhos) >= 0.9))
+    assert passes >= MIN_PASSES, f"Spearman >= 0.9 on {passes}/20 seeds: {np.round(rhos, 3)}"
+
+
+def test_two_coin_on_code_crowds_beats_majority_vote_and_one_coin():
+    """``code_crowd`` (12 reliable, 6 lazy, 3 harsh, 9 lenient of 30), 85 % of lines correct, 5
+    annotators per program, no gold: the online two-coin consensus is at least as accurate as
+    majority vote and as the one-coin Beta estimate, and it finds the lazy annotators out: the
+    likelihood ratio of their +1 is within 0.2 of 1 after the ~50 programs each labels (it
+    tends to 1 as the Beta prior of b_i washes out; one coin gives it p_max / (1 - p_max) = 19) and
+    below everyone else's (>= 1.3 on these seeds)."""
+    wins_mv = wins_beta = lazy_found = 0
+    for seed in SEEDS:
+        crowd = code_crowd(30, seed=seed)
+        truth = random_truths(N_PROGRAMS, N_LINES, 0.85, seed=crowd.rng)
+        log = crowd.label_programs(truth, k=5)
+        acc = {}
+        for rel in ("beta", "two_coin"):
+            model = CrowdModel(reliability=rel).add_annotators(crowd.names)
+            lines = model.replay(log).lines
+            acc[rel] = line_accuracy(lines.program_id, lines.line, lines.consensus, truth)
+        wins_mv += acc["two_coin"] >= majority_vote_accuracy(log, truth)
+        wins_beta += acc["two_coin"] >= acc["beta"]
+        is_lazy = (crowd.summary().kind == "lazy").to_numpy()
+        plus = np.exp(model.log_likelihood_ratios.loc[crowd.names, "plus"].to_numpy())
+        lazy_found += bool(np.abs(plus[is_lazy] - 1).max() < 0.2 and plus[is_lazy].max() < plus[~is_lazy].min())
+    assert wins_mv >= MIN_PASSES and wins_beta >= MIN_PASSES, (wins_mv, wins_beta)
+    assert lazy_found >= MIN_PASSES, f"lazy +1 likelihood ratios within 0.2 of 1 on {lazy_found}/20 seeds"

@@ -20,6 +20,8 @@ def test_crowd_quick_runs_the_crowd_simulation_end_to_end(tmp_path, capsys):
     assert acc["crlhf online Bayes (beta)"] > acc["majority vote"]
     assert acc["crlhf online Bayes (eq8)"] > acc["majority vote"]
     assert summary["spearman_true_accuracy_vs_p"]["beta"] > 0.8
+    assert acc["crlhf online Bayes (two_coin)"] > acc["majority vote"]
+    assert summary["spearman_true_accuracy_vs_p"]["two_coin"] > 0.8
 
 
 def test_sft_refuses_missing_data_with_exit_code_2(tmp_path, capsys):

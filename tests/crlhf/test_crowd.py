@@ -29,7 +29,7 @@ def test_eq8_batch_update_by_hand_with_and_without_leave_one_out():
     w = float(logit(0.7))
     cap = float(logit(0.99))
     for loo in (False, True):
-        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99).add_annotators(list("abc"))
+        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99, reliability="eq8").add_annotators(list("abc"))
         m.ingest(labels)
         lab = np.array([labels[a] for a in "abc"]).T  # lines x annotators
         s = lab.sum(axis=1) * w
@@ -66,7 +66,7 @@ def test_dict_and_frame_inputs_agree_and_the_last_label_wins():
 
 
 def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
-    m = CrowdModel(nu=0.6, lam=0.1, gold_certainty=0.9, p_min=0.01, p_max=0.99)
+    m = CrowdModel(nu=0.6, lam=0.1, gold_certainty=0.9, p_min=0.01, p_max=0.99, reliability="eq8")
     m.add_annotators(["good", "bad", "idle"])
     truth = [1, -1, 1, 1]
     res = m.calibrate({"good": [1, -1, 1, 0], "bad": [-1, 1, 1, -1], "idle": [0, 0, 0, 0]}, truth)
@@ -78,7 +78,7 @@ def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
 
 
 def test_reliabilities_stay_inside_p_min_p_max():
-    m = CrowdModel(nu=0.7, lam=5.0, p_min=0.1, p_max=0.9).add_annotators(["a", "b"])
+    m = CrowdModel(nu=0.7, lam=5.0, p_min=0.1, p_max=0.9, reliability="eq8").add_annotators(["a", "b"])
     for _ in range(20):
         m.calibrate({"a": [1] * 5, "b": [-1] * 5}, [1] * 5)
     assert m.reliability_of("a") == pytest.approx(0.9)
@@ -86,10 +86,10 @@ def test_reliabilities_stay_inside_p_min_p_max():
 
 
 def test_leave_one_out_single_labeller_learns_nothing():
-    m = CrowdModel(leave_one_out=True).add_annotators(["solo"])
+    m = CrowdModel(leave_one_out=True, reliability="eq8").add_annotators(["solo"])
     m.ingest({"solo": [1, -1, 1]})
     assert m.reliability_of("solo") == pytest.approx(m.nu)
-    m2 = CrowdModel(leave_one_out=False).add_annotators(["solo"])
+    m2 = CrowdModel(leave_one_out=False, reliability="eq8").add_annotators(["solo"])
     m2.ingest({"solo": [1, -1, 1]})
     assert m2.reliability_of("solo") > m2.nu  # self-agreement reinforces without leave-one-out
 
@@ -119,12 +119,13 @@ def test_beta_reliability_estimates_accuracy_on_gold():
 
 
 def test_history_is_tidy_and_complete():
-    m = CrowdModel(nu=0.65).add_annotators(["a", "b"])
+    m = CrowdModel(nu=0.65, reliability="eq8").add_annotators(["a", "b"])
     m.ingest({"a": [1, 1], "b": [1, -1]}, program_id="p1")
     m.add_annotators(["c"])
     m.ingest({"a": [1], "c": [-1]}, program_id="p2")
     h = m.history
-    assert list(h.columns) == ["step", "program_id", "annotator", "reliability"]
+    assert list(h.columns) == ["step", "program_id", "annotator", "reliability", "sensitivity", "specificity"]
+    assert (h.sensitivity == h.reliability).all() and (h.specificity == h.reliability).all()  # one coin
     assert h[h.step == 0].reliability.tolist() == [0.65, 0.65]
     assert set(h[h.program_id == "p1"].annotator) == {"a", "b"}
     assert h[h.annotator == "c"].step.tolist() == [1, 2]  # registered after step 1
@@ -186,11 +187,12 @@ labels_st = st.sampled_from([1, -1, 0])
     st.lists(st.lists(labels_st, min_size=3, max_size=3), min_size=0, max_size=6),
     st.floats(0.0, 1.0), st.floats(0.0, 50.0), st.floats(0.5, 1.0, exclude_min=True,
                                                          exclude_max=True),
-    st.booleans(), st.sampled_from(["eq8", "beta"]), st.booleans(),
+    st.booleans(), st.sampled_from(["eq8", "beta", "two_coin"]), st.booleans(),
+    st.floats(0.0, 0.49), st.floats(0.01, 1e6),
 )
-def test_never_nan_or_inf(rows, nu, lam, gc, loo, rel, gold):
+def test_never_nan_or_inf(rows, nu, lam, gc, loo, rel, gold, floor, strength):
     m = CrowdModel(nu=min(max(nu, 0.05), 0.95), lam=lam, gold_certainty=gc, leave_one_out=loo,
-                   reliability=rel).add_annotators(["a", "b", "c"])
+                   reliability=rel, prior_floor=floor, beta_strength=strength).add_annotators(["a", "b", "c"])
     lab = np.array(rows, dtype=int).reshape(len(rows), 3)
     for _ in range(3):
         labels = {n: lab[:, j] for j, n in enumerate("abc")}
@@ -198,6 +200,8 @@ def test_never_nan_or_inf(rows, nu, lam, gc, loo, rel, gold):
                else m.ingest(labels))
         assert np.isfinite(res.posteriors).all() and np.isfinite(res.score)
         assert np.isfinite(m.reliabilities.to_numpy()).all()
+        assert np.isfinite(m.log_likelihood_ratios.to_numpy()).all() and np.isfinite(m.line_prior)
+        assert np.isfinite(m.history[["reliability", "sensitivity", "specificity"]].to_numpy()).all()
 
 
 @pytest.mark.parametrize("call, match", [
@@ -230,8 +234,190 @@ def test_bad_input_raises_a_clear_error(call, match):
     ({"nu": 1.2}, "nu"), ({"lam": -1}, "lam"), ({"tau": 2}, "tau"),
     ({"gold_certainty": 1.0}, "gold_certainty"), ({"p_min": 0.6, "p_max": 0.5}, "p_min"),
     ({"reliability": "mle"}, "reliability"), ({"prior": 0.0}, "prior"),
-    ({"nu": 0.995}, "nu"),
+    ({"nu": 0.995}, "nu"), ({"reliability": "two-coin"}, r"reliability must be one of \('eq8', 'beta', 'two_coin'\)"),
+    ({"reliability": None}, "reliability"), ({"prior_floor": 0.5}, "prior_floor"),
+    ({"prior_floor": -0.1}, "prior_floor"), ({"beta_strength": 0}, "beta_strength"),
 ])
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CrowdModel(**kwargs)
+
+
+# ------------------------------------------------------------------ two coins
+def brute_force_posterior(labels: dict, a: pd.Series, b: pd.Series, pi: float) -> np.ndarray:
+    """P(line correct | labels) by enumerating both truths of each line and multiplying out."""
+    n = len(next(iter(labels.values())))
+    out = []
+    for j in range(n):
+        like = {True: pi, False: 1 - pi}
+        for name, seq in labels.items():
+            e = seq[j]
+            if e == 0:
+                continue
+            like[True] *= a[name] if e > 0 else 1 - a[name]
+            like[False] *= 1 - b[name] if e > 0 else b[name]
+        out.append(like[True] / (like[True] + like[False]))
+    return np.array(out)
+
+
+def test_two_coin_first_program_is_eq7_exactly():
+    """With a_i = b_i = nu (a fresh crowd) and the prior at 1/2, two coins give eq (7) to the bit."""
+    labels = {"a": [1, 1, -1, 0], "b": [1, -1, -1, 1], "c": [-1, -1, 1, 1]}
+    one = CrowdModel(nu=0.8, reliability="beta").add_annotators(list("abc")).assess(labels)
+    two = CrowdModel(nu=0.8, reliability="two_coin").add_annotators(list("abc")).assess(labels)
+    assert np.array_equal(one.posteriors, two.posteriors)
+    expect = posterior(np.array([labels[n] for n in "abc"]).T, [0.8, 0.8, 0.8])
+    assert np.array_equal(two.posteriors, expect)
+
+
+def test_two_coin_posterior_equals_enumeration_after_learning():
+    rng = np.random.default_rng(5)
+    m = CrowdModel(reliability="two_coin", p_min=0.01, p_max=0.99).add_annotators(list("abcd"))
+    for _ in range(20):  # learn unequal coins and a prior away from 1/2
+        truth = np.where(rng.random(6) < 0.8, 1, -1)
+        labels = {"a": truth, "b": np.ones(6, int), "c": -np.ones(6, int),
+                  "d": np.where(rng.random(6) < 0.7, truth, -truth)}
+        m.ingest(labels)
+    a, b, pi = m.sensitivities, m.specificities, m.line_prior
+    assert not np.allclose(a, b) and pi != 0.5
+    for labels in ({"a": [1, -1, 1, 0], "b": [1, 1, 0, 0], "c": [-1, -1, -1, 0], "d": [0, -1, 1, 0]},
+                   {"a": [0], "b": [1], "c": [0], "d": [0]}):
+        got = m.assess(labels).posteriors
+        np.testing.assert_allclose(got, brute_force_posterior(labels, a, b, pi), rtol=1e-10)
+    w = m.log_likelihood_ratios
+    np.testing.assert_allclose(w.plus, np.log(a / (1 - b)), rtol=1e-12)
+    np.testing.assert_allclose(w.minus, np.log((1 - a) / b), rtol=1e-12)
+
+
+def test_two_coin_update_by_hand():
+    """One ordinary program: each label adds q = P(correct | labels) to its coin counts, the
+    labelled lines add q to the prior's; a gold program uses gold_certainty for q."""
+    m = CrowdModel(nu=0.7, beta_strength=10, reliability="two_coin", p_min=0.001, p_max=0.999)
+    m.add_annotators(["a", "b"])
+    labels = {"a": [1, 1, -1], "b": [1, -1, 0]}
+    q = m.assess(labels).posteriors
+    m.ingest(labels)
+    # a: +1 on lines 0, 1 and -1 on line 2; b: +1 on line 0, -1 on line 1
+    sens_a = (7 + q[0] + q[1]) / (10 + q[0] + q[1] + q[2])
+    spec_a = (7 + (1 - q[2])) / (10 + 3 - q.sum())
+    sens_b = (7 + q[0]) / (10 + q[0] + q[1])
+    spec_b = (7 + (1 - q[1])) / (10 + 2 - q[0] - q[1])
+    assert m.sensitivities.to_dict() == pytest.approx({"a": sens_a, "b": sens_b})
+    assert m.specificities.to_dict() == pytest.approx({"a": spec_a, "b": spec_b})
+    assert m.line_prior == pytest.approx((50 + q.sum()) / 103)  # prior_strength 100
+    assert m.reliabilities.to_dict() == pytest.approx({"a": (sens_a + spec_a) / 2, "b": (sens_b + spec_b) / 2})
+    m.calibrate({"a": [1, 1], "b": [-1, 1]}, [1, -1])
+    assert m.line_prior == pytest.approx((50 + q.sum() + 0.99 + 0.01) / 105)
+    assert m.sensitivities["b"] == pytest.approx((7 + q[0] + 0.01) / (10 + q[0] + q[1] + 0.99 + 0.01))
+    h = m.history
+    assert h[h.step == 2].set_index("annotator").sensitivity.to_dict() == pytest.approx(m.sensitivities.to_dict())
+
+
+def test_two_coin_prior_floor_keeps_the_crowd_from_all_correct():
+    priors = {}
+    for floor in (0.0, 0.1):
+        m = CrowdModel(reliability="two_coin", prior_floor=floor, prior_strength=1).add_annotators(["a", "b"])
+        for _ in range(200):  # a crowd that calls every line correct
+            m.ingest({"a": np.ones(10, int), "b": np.ones(10, int)})
+        priors[floor] = m.line_prior
+        if floor:  # with the floor the wrong lines keep some weight: both are seen to be lazy
+            assert np.abs(m.log_likelihood_ratios.to_numpy()).max() < 1e-9
+    assert priors[0.0] > 0.95 and priors[0.1] == pytest.approx(0.9)
+
+
+def test_lazy_annotator_likelihood_ratio_goes_to_one():
+    """On code-shaped data (85% of lines correct) a lazy annotator earns a high p_i under one coin,
+    while under two coins both of its likelihood ratios go to 1: it tells nothing."""
+    from crlhf.simulate import Crowd, lazy, random_truths, reliable
+
+    crowd = Crowd([reliable(f"r{i}", a) for i, a in enumerate([0.65, 0.7, 0.75, 0.8, 0.85])]
+                  + [lazy("z1"), lazy("z2")], seed=0)
+    truth = random_truths(300, 8, correct_rate=0.85, seed=1)
+    log = crowd.label_programs(truth)
+    beta = CrowdModel(reliability="beta").add_annotators(crowd.names)
+    beta.replay(log)
+    assert beta.reliability_of("z1") > beta.reliabilities[[f"r{i}" for i in range(5)]].max()
+    two = CrowdModel(reliability="two_coin").add_annotators(crowd.names)
+    two.replay(log)
+    ratios = np.exp(two.log_likelihood_ratios)
+    # a lazy annotator only ever says +1: that label's ratio is ~1 (a_i at p_max, b_i near 0)
+    assert ratios.loc[["z1", "z2"], "plus"].to_numpy() == pytest.approx([1, 1], abs=0.05)
+    assert np.exp(beta.log_likelihood_ratios.loc["z1", "plus"]) > 15  # one coin: logit(0.95)
+    assert two.reliabilities[["z1", "z2"]].to_numpy() == pytest.approx([0.5, 0.5], abs=0.05)
+    honest = [f"r{i}" for i in range(5)]
+    assert (ratios.loc[honest, "plus"] > 1.5).all() and (two.reliabilities[honest] > 0.6).all()
+    assert abs(two.line_prior - 0.85) < 0.1
+
+
+# ------------------------------------------------------------------ one replay path
+def _growing_log(seed=0):
+    rng = np.random.default_rng(seed)
+    names = [f"w{i}" for i in range(5)]
+    rows, order = [], 0
+    for j in range(40):
+        for name in rng.choice(names, size=3, replace=False):
+            for line in range(4):
+                rows.append((f"p{j}", line, name, int(rng.choice([1, -1])), order))
+                order += 1
+    log = pd.DataFrame(rows, columns=["program_id", "line", "annotator", "label", "order"])
+    return names, log
+
+
+@pytest.mark.parametrize("reliability", ["eq8", "beta", "two_coin"])
+def test_incremental_replay_equals_a_full_replay(reliability):
+    from crlhf.crowd import IncrementalReplay, replay_log
+
+    names, log = _growing_log()
+    gold = {"p0": np.array([1, -1, 1, 1]), "p1": np.array([1, 1, -1, -1])}
+    texts = {f"p{j}": "a = 1\nb = 2\n# c\nd = 4" for j in range(40)}
+    inc = IncrementalReplay(every=4, reliability=reliability)
+    n = len(log)
+    relabel = log.iloc[[5, n - 30]].assign(label=lambda f: -f["label"], order=[n, n + 1])
+    newcomer = pd.DataFrame({"program_id": ["p39", "p40"], "line": [0, 1], "annotator": ["x", "w0"],
+                             "label": [1, -1], "order": [n + 2, n + 3]})
+    chunks = [log.iloc[:0], log.iloc[:100], log.iloc[100:300], log.iloc[300:n - 12], log.iloc[n - 12:],
+              relabel.iloc[1:], relabel.iloc[:1], newcomer]
+    seen = []
+    for chunk in chunks:
+        seen.append(chunk)
+        model, result = inc.update(chunk, annotators=names, gold=gold, programs=texts)
+        full, expect = replay_log(pd.concat(seen, ignore_index=True), annotators=names, gold=gold,
+                                  programs=texts, reliability=reliability)
+        pd.testing.assert_frame_equal(result.lines, expect.lines)
+        pd.testing.assert_frame_equal(result.scores, expect.scores)
+        pd.testing.assert_frame_equal(model.history, full.history)
+        assert model.annotators == full.annotators and model.line_prior == full.line_prior
+        np.testing.assert_array_equal(model.log_likelihood_ratios, full.log_likelihood_ratios)
+    assert inc.n_replayed == 41  # a new annotator: everything again
+    inc.update(log.iloc[:0].assign(program_id=[]), annotators=names, gold=gold, programs=texts)
+    assert inc.n_replayed <= 4  # nothing new: only from the last kept state
+
+
+def test_incremental_replay_replays_only_the_recent_programs():
+    from crlhf.crowd import IncrementalReplay
+
+    names, log = _growing_log(1)
+    inc = IncrementalReplay(every=8, reliability="two_coin")
+    inc.update(log.iloc[:-6], annotators=names)
+    inc.update(log.iloc[-6:], annotators=names)  # the last program's last labels
+    assert 1 <= inc.n_replayed <= 8
+    with pytest.raises(TypeError, match="new"):
+        inc.update([1, 2])
+    with pytest.raises(ValueError, match="label"):
+        inc.update(log.iloc[:1].assign(label=3))
+    with pytest.raises(ValueError, match="every"):
+        IncrementalReplay(every=0)
+    with pytest.raises(ValueError, match="reliability"):
+        IncrementalReplay(reliability="three_coin")
+
+
+def test_replay_log_registers_annotators_first_and_checks_its_model():
+    from crlhf.crowd import replay_log
+
+    log = frame([(0, "b", 1), (0, "c", -1)])
+    model, result = replay_log(log, annotators=["z", "b"], gold={}, nu=0.6)
+    assert model.annotators == ["z", "b", "c"] and model.nu == 0.6 and len(result.lines) == 1
+    with pytest.raises(TypeError, match="not both"):
+        replay_log(log, model=CrowdModel(), nu=0.6)
+    with pytest.raises(TypeError, match="model"):
+        replay_log(log, model="eq8")

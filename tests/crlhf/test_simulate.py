@@ -63,7 +63,7 @@ def test_constructors_and_kind_defaults():
     asym = SimulatedAnnotator("x", sensitivity=0.9, specificity=0.6)
     assert asym.accuracy == pytest.approx(0.75)
     assert asym.p_plus([1, -1]).tolist() == pytest.approx([0.9, 0.4])
-    assert set(KINDS) == {"reliable", "spammer", "adversary", "lazy"}
+    assert set(KINDS) == {"reliable", "spammer", "adversary", "lazy", "harsh", "biased"}
 
 
 def test_annotator_is_immutable():
@@ -408,3 +408,66 @@ def test_label_frame_properties(lengths, k, seed):
     for pid, g in log.groupby("program_id"):
         assert g.line.max() < len(truths[pid]) and g.annotator.nunique() == per
     assert not log.duplicated(["program_id", "line", "annotator"]).any()
+
+
+# ------------------------------------------------------------------ harsh, class-biased, code crowds
+def test_harsh_and_biased_kinds():
+    from crlhf.simulate import HARSH_RATES, biased, harsh
+
+    h = harsh("h")
+    assert (h.kind, h.sensitivity, h.specificity) == ("harsh", *HARSH_RATES)
+    assert h.accuracy == pytest.approx(sum(HARSH_RATES) / 2)
+    b = biased("b", 0.97, 0.4, coverage=0.5)
+    assert (b.kind, b.sensitivity, b.specificity, b.accuracy, b.coverage) == ("biased", 0.97, 0.4, 0.685, 0.5)
+    assert {"harsh", "biased"} <= set(KINDS)
+    for kwargs, match in [({"kind": "harsh", "sensitivity": 0.9, "specificity": 0.5}, "below"),
+                          ({"kind": "harsh", "accuracy": 0.7}, "harsh"),
+                          ({"kind": "biased", "accuracy": 0.7}, "sensitivity and specificity"),
+                          ({"kind": "biased", "sensitivity": 0.7, "specificity": 0.7}, "!=")]:
+        with pytest.raises(ValueError, match=match):
+            SimulatedAnnotator("x", **kwargs)
+    with pytest.raises(TypeError, match="sensitivity"):
+        biased("x", "high", 0.2)
+
+
+def test_harsh_and_biased_label_at_their_rates():
+    from crlhf.simulate import biased, harsh
+
+    crowd = Crowd([harsh("h"), biased("b", 0.97, 0.4)], seed=4)
+    truths = random_truths(3000, 10, correct_rate=0.5, seed=5)
+    log = with_truth(crowd.label_programs(truths), truths)
+    for name, g in log.groupby("annotator"):
+        a = crowd[name]
+        pos, neg = g[g.truth == 1], g[g.truth == -1]
+        assert within_binomial(int((pos.label == 1).sum()), len(pos), a.sensitivity), name
+        assert within_binomial(int((neg.label == -1).sum()), len(neg), a.specificity), name
+
+
+def test_code_crowd_mix_and_seeds():
+    from crlhf.simulate import (HARSH_SENSITIVITY, HARSH_SPECIFICITY, LENIENT_SENSITIVITY,
+                                LENIENT_SPECIFICITY, RELIABLE_RANGE, code_crowd)
+
+    crowd = code_crowd()
+    s = crowd.summary()
+    assert s.kind.value_counts().to_dict() == {"reliable": 12, "biased": 9, "lazy": 6, "harsh": 3}
+    assert s[s.kind == "reliable"].accuracy.between(*RELIABLE_RANGE).all()
+    harsh_ = s[s.kind == "harsh"]
+    assert harsh_.sensitivity.between(*HARSH_SENSITIVITY).all() and harsh_.specificity.between(*HARSH_SPECIFICITY).all()
+    lenient = s[s.kind == "biased"]
+    assert lenient.sensitivity.between(*LENIENT_SENSITIVITY).all()
+    assert lenient.specificity.between(*LENIENT_SPECIFICITY).all()
+    pd.testing.assert_frame_equal(code_crowd(seed=3).summary(), code_crowd(seed=3).summary())
+    assert not code_crowd(seed=3).summary().equals(s)
+    assert code_crowd(10, lazy_fraction=0, harsh_fraction=0, lenient_fraction=0).summary().kind.eq("reliable").all()
+    assert code_crowd(4, lazy_fraction=0.5, harsh_fraction=0.5, lenient_fraction=0).summary().kind.value_counts().to_dict() == {"lazy": 2, "harsh": 2}
+    with pytest.raises(ValueError, match="<= 1"):
+        code_crowd(lazy_fraction=0.6, harsh_fraction=0.6)
+    with pytest.raises(ValueError, match="lazy_fraction"):
+        code_crowd(lazy_fraction=1.5)
+
+
+def test_make_crowd_harsh_annotators():
+    crowd = make_crowd([0.8], lazy_annotators=1, harsh_annotators=2)
+    assert crowd.summary().kind.tolist() == ["reliable", "lazy", "harsh", "harsh"]
+    with pytest.raises(TypeError, match="harsh_annotators"):
+        make_crowd([0.8], harsh_annotators=1.5)

@@ -331,7 +331,7 @@ def test_active_queue_routes_to_least_certain_lines(store):
     assert store.next_program("c", n_gold=0).program_id == "sure"  # fewest annotators, oldest
     assert store.next_program("c", n_gold=0, active=True).program_id == "torn"
     # the model's posteriors decide: a model that trusts a and d alike and b barely
-    model = CrowdModel(nu=0.7, lam=0.5).add_annotators(["a", "b", "c", "d"])
+    model = CrowdModel(nu=0.7, lam=0.5, reliability="eq8").add_annotators(["a", "b", "c", "d"])
     model.calibrate({"a": [1] * 10, "d": [1] * 10, "b": [1] * 5 + [-1] * 5}, truth=[1] * 10)
     # fresh: d (+1) against a and b (-1) = -logit(p_b), the least certain line now
     assert store.next_program("c", n_gold=0, active=True, model=model).program_id == "fresh"
@@ -339,7 +339,7 @@ def test_active_queue_routes_to_least_certain_lines(store):
         store.next_program("c", active=True, model=model, lam=0.1)
 
 
-@pytest.mark.parametrize("reliability", ["eq8", "beta"])
+@pytest.mark.parametrize("reliability", ["eq8", "beta", "two_coin"])
 def test_active_queue_agrees_with_assess_and_leaves_the_model_alone(store, reliability):
     _fill_simulated(store, n_programs=25)
     store.register_annotator("new")

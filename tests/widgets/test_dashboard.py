@@ -121,3 +121,27 @@ def test_refresh_at_30_annotators_and_1000_programs(tmp_path):
     print(f"dashboard refresh at 30 x 1,000: {[round(t, 3) for t in times]} s")
     assert min(times) < 3.0
     _same_as_replay(dash, store)
+
+
+def test_refresh_replays_only_from_the_first_changed_program(tmp_path):
+    """The dashboard and LabelStore.replay share one replay path (crlhf.crowd.replay_log; the
+    dashboard through its incremental form): labels on the newest program replay only the last
+    few programs, a relabel of an old one replays from there, and the numbers stay those of a
+    full replay, under two coins too."""
+    store = LabelStore(tmp_path / "inc.db")
+    tokens, _ = _fill(store, 60, n_annotators=12, k=4)
+    dash = CrowdDashboard(store, autostart=False, reliability="two_coin")
+    model, _ = store.replay(reliability="two_coin")
+    pd.testing.assert_series_equal(dash.model.sensitivities, model.sensitivities)
+    newest = dash.result.scores.program_id.iloc[-1]
+    store.add_labels(tokens["a00"], [(newest, 0, -1)])
+    assert dash.refresh() and dash._replay.n_replayed <= dash._replay.every
+    model, result = store.replay(reliability="two_coin")
+    pd.testing.assert_frame_equal(dash.result.lines, result.lines)
+    pd.testing.assert_series_equal(dash.model.specificities, model.specificities)
+    first = dash.result.scores.program_id.iloc[1]
+    store.add_labels(tokens["a01"], [(first, 2, 1)])
+    assert dash.refresh() and dash._replay.n_replayed >= 59
+    model, result = store.replay(reliability="two_coin")
+    pd.testing.assert_frame_equal(dash.result.scores, result.scores)
+    pd.testing.assert_frame_equal(dash.model.history, model.history)

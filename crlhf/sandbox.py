@@ -480,9 +480,10 @@ class Sandbox:
 
     # -- public ----------------------------------------------------------------------------
     def sandbox_cpu_seconds(self) -> float:
-        """CPU seconds of the zygotes and sample processes of workers that have been closed
-        (bwrap hides them from ``getrusage`` here; the workers' own CPU shows in
-        ``RUSAGE_CHILDREN``). Complete after ``close()``; workers killed by the watchdog are lost."""
+        """CPU seconds of the zygotes and sample processes of workers that have been closed.
+        With bwrap they are hidden from this process's ``getrusage(RUSAGE_CHILDREN)``, so add
+        this figure; without bwrap they are already in it (do not add both). Complete after
+        ``close()``; workers killed by the watchdog are lost."""
         return self._retired_cpu
 
     def layers(self) -> dict[str, bool]:

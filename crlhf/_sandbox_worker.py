@@ -354,7 +354,7 @@ def readable_paths(masked):
 
 def clear_capabilities():
     """Empty the ambient, effective, permitted and inheritable capability sets (the bounding
-    set is dropped before, while CAP_SETPCAP is still there); raises if any is left."""
+    set was emptied in the zygote, while it held CAP_SETPCAP); raises if any is left."""
     _prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     data = (ctypes.c_uint32 * 6)()
@@ -621,9 +621,6 @@ def _sample_main(sock_fd, tmpdir, config, guard):
             os.write(guard.cgroup_fd, b"0")  # join the pids-capped cgroup, threads to come too
         os.umask(0o077)
         os.chdir(tmpdir)
-        if os.getuid() == 0 or guard.drop_uid:
-            for cap in range(guard.last_cap + 1):  # the bounding set needs CAP_SETPCAP: now
-                _prctl(PR_CAPBSET_DROP, cap)
         if guard.drop_uid:
             os.chown(tmpdir, NOBODY, NOBODY)
             os.setgroups([])
@@ -934,7 +931,11 @@ class Guard:
         self.nproc = config["max_tasks"] * config["workers"]
         self.pids = "cgroup" if self.cgroup_fd is not None else "rlimit" if self.drop_uid else \
             "no_threads"
-        self.last_cap = cap_last_cap()
+        # The bounding set is emptied here, once (each drop costs a credential change): the
+        # zygote keeps the capabilities it holds but could never gain one by exec; its samples
+        # inherit the empty set and clear the rest themselves.
+        for cap in range(cap_last_cap() + 1):
+            _prctl(PR_CAPBSET_DROP, cap)
         self.seccomp, why = build_seccomp_filter(self.pids != "no_threads") if \
             config["seccomp"] else (None, "disabled")
         if self.seccomp is None:

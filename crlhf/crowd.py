@@ -59,8 +59,22 @@ class ProgramResult:
     posteriors: np.ndarray  # P(line correct), eq (7), one per line
     consensus: np.ndarray  # +1 / -1 per line; 0 where the posterior is exactly 1/2
     counted: np.ndarray  # bool per line: counted in k
-    score: float  # s = c / k over the counted lines
+    score: float  # s = c / k over the counted lines (crlhf.reward, shape "share")
     gold: bool = False
+
+    @property
+    def product(self) -> float:
+        """``P(every counted line correct | labels) = prod_j posterior_j`` over the counted
+        lines (the ``product`` shape of :mod:`crlhf.reward`; 0 with no counted line)."""
+        from .reward import score
+
+        return score(self.posteriors, self.counted, "product")
+
+    def score_as(self, shape: str = "share", tau: float = 0.5, scored=None) -> float:
+        """The score under a :mod:`crlhf.reward` shape, over ``scored`` (default: the counted lines)."""
+        from .reward import score
+
+        return score(self.posteriors, self.counted if scored is None else scored, shape, tau)
 
 
 @dataclass(frozen=True)
@@ -422,9 +436,10 @@ class CrowdModel:
         return self._result(program_id, logodds, counted, truth is not None)
 
     def _result(self, program_id, logodds, counted, gold) -> ProgramResult:
+        from .reward import score
+
         post = expit(logodds)
-        k = int(counted.sum())
-        s = float(np.count_nonzero(post[counted] > self.tau)) / k if k else 0.0
+        s = score(post, counted, "share", self.tau)
         return ProgramResult(program_id, post, np.sign(logodds).astype(np.int8), counted, s, gold)
 
     def _parse_labels(self, labels, n_lines):
@@ -865,22 +880,20 @@ def _check_tau(tau) -> float:
     return _check_prob("tau", tau, open_=False)
 
 
-def scores_at(lines: pd.DataFrame, tau: float = 0.5) -> pd.DataFrame:
-    """The reward ``s = c / k`` of every program at threshold ``tau``, from per-line posteriors
-    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`): ``c`` counted lines with
-    posterior ``> tau``, ``k`` counted lines; ``s = 0`` when ``k = 0``. Returns ``program_id,
-    score, k`` in order of first appearance."""
+def scores_at(lines: pd.DataFrame, tau: float = 0.5, shape: str = "share", *, prompts: Mapping | None = None,
+              programs: Mapping | None = None) -> pd.DataFrame:
+    """The reward of every program at threshold ``tau`` from per-line posteriors
+    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`), computed by
+    :func:`crlhf.reward.program_scores`: by default ``s = c / k``, ``c`` scored lines with
+    posterior ``> tau``, ``k`` scored lines, ``s = 0`` when ``k = 0``. The scored lines are the
+    counted lines after those given with the prompt (``prompts``: ``program_id -> prompt`` and
+    ``programs``: ``program_id -> text``; without them every counted line). Returns
+    ``program_id, score, k`` in order of first appearance."""
+    from .reward import program_scores
+
     lines = _check_lines(lines)
     tau = _check_tau(tau)
-    codes, pids = pd.factorize(lines["program_id"], sort=False)
-    counted = lines["counted"].to_numpy(dtype=bool)
-    post = lines["posterior"].to_numpy(dtype=float)
-    k = np.bincount(codes, weights=counted, minlength=len(pids))
-    c = np.bincount(codes, weights=counted & (post > tau), minlength=len(pids))
-    pid_obj = np.empty(len(pids), dtype=object)
-    pid_obj[:] = list(pids)
-    return pd.DataFrame({"program_id": pid_obj, "score": np.divide(c, k, out=np.zeros_like(c), where=k > 0),
-                         "k": k.astype(np.int64)})
+    return program_scores(lines, tau, shape, prompts=prompts, programs=programs)
 
 
 def truth_frame(truth) -> pd.DataFrame:

@@ -927,13 +927,17 @@ def truth_frame(truth) -> pd.DataFrame:
     return frame.drop_duplicates(["program_id", "line"], keep="last").reset_index(drop=True)
 
 
-def threshold_curve(lines: pd.DataFrame, truth, taus=None) -> pd.DataFrame:
-    """How the threshold ``tau`` of ``s = c/k`` trades off against the truth, for each ``tau``
-    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of counted lines
+def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share", *, prompts: Mapping | None = None,
+                    programs: Mapping | None = None) -> pd.DataFrame:
+    """How the threshold ``tau`` of the reward trades off against the truth, for each ``tau``
+    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of scored lines
     with known truth where ``posterior > tau`` agrees with it), ``score_mae`` (mean absolute
-    error of ``s`` against the true share of correct counted lines, over programs whose
-    counted lines all have truth), ``mean_score``, ``n_lines`` and ``n_programs`` evaluated.
-    Vectorised over lines and thresholds."""
+    error of the score, :func:`crlhf.reward.shape_scores` with ``shape``, against the same shape
+    of the truth, over programs whose scored lines all have truth), ``mean_score``, ``n_lines``
+    and ``n_programs`` evaluated. The scored lines are those of :func:`crlhf.reward.scored_mask`
+    (``prompts``/``programs`` as in :func:`scores_at`). Vectorised over lines."""
+    from .reward import scored_mask, shape_scores
+
     lines = _check_lines(lines)
     taus = np.round(np.linspace(0, 1, 51), 2) if taus is None else np.atleast_1d(np.asarray(taus, dtype=float))
     for t in taus:
@@ -944,23 +948,20 @@ def threshold_curve(lines: pd.DataFrame, truth, taus=None) -> pd.DataFrame:
                                      t_frame["line"].to_numpy()]).get_indexer(key)
     known = pos >= 0
     t_line = np.where(known, t_frame["truth"].to_numpy()[np.maximum(pos, 0)], 0)
-    counted = lines["counted"].to_numpy(dtype=bool)
+    counted = scored_mask(lines, prompts, programs)
     post = lines["posterior"].to_numpy(dtype=float)
     codes, pids = pd.factorize(lines["program_id"], sort=False)
     n_prog = len(pids)
     k = np.bincount(codes, weights=counted, minlength=n_prog)
     k_known = np.bincount(codes, weights=counted & known, minlength=n_prog)
-    full = (k > 0) & (k_known == k)  # programs whose every counted line has truth
-    true_s = np.divide(np.bincount(codes, weights=counted & (t_line > 0), minlength=n_prog), k,
-                       out=np.zeros(n_prog), where=k > 0)
+    full = (k > 0) & (k_known == k)  # programs whose every scored line has truth
+    true_s = shape_scores((t_line > 0).astype(float), counted, codes, n_prog, shape, 0.5)
     use = counted & known
     above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
     n_used = int(use.sum())
     acc = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1) / n_used if n_used else np.full(len(taus), np.nan)
-    c = np.zeros((len(taus), n_prog))
-    for i in range(len(taus)):  # one bincount per threshold (51 by default)
-        c[i] = np.bincount(codes, weights=above[i] & counted, minlength=n_prog)
-    s = np.divide(c, k[None, :], out=np.zeros_like(c), where=k[None, :] > 0)
+    s = np.stack([shape_scores(post, counted, codes, n_prog, shape, t) for t in taus]) if len(taus) else \
+        np.zeros((0, n_prog))  # one bincount per threshold (51 by default)
     n_full = int(full.sum())
     mae = np.abs(s[:, full] - true_s[full][None, :]).mean(axis=1) if n_full else np.full(len(taus), np.nan)
     return pd.DataFrame({"tau": taus, "line_accuracy": acc, "score_mae": mae,

@@ -359,14 +359,10 @@ def token_lines(tokenizer, token_ids, first_line: int = 0) -> np.ndarray:
     line = np.full(n, -1, dtype=np.int64)
     last_char = np.maximum(ends - 1, 0)
     line[has] = newlines[last_char[has]]  # a newline at c counts the newlines before it: its own line
-    # tokens with no character take the line of the next token that has one
-    nxt = np.full(n, -1, dtype=np.int64)
-    following = -1
-    for j in range(n - 1, -1, -1):  # one pass over <= max_new_tokens tokens
-        if has[j]:
-            following = line[j]
-        nxt[j] = following
-    line = np.where(has, line, nxt)
+    # tokens with no character take the line of the next token that has one (a backward fill)
+    idx = np.where(has, np.arange(n), n)
+    nxt = np.minimum.accumulate(idx[::-1])[::-1]
+    line = np.where(has, line, np.where(nxt < n, line[np.minimum(nxt, n - 1)], -1))
     return np.where(line >= 0, line + int(first_line), -1)
 
 

@@ -55,7 +55,7 @@ of the same prompt (the leave-one-out baseline of Kool et al. 2019 / RLOO).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np

@@ -27,7 +27,13 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import CrowdModel, IncrementalReplay, ReplayResult, annotator_summary, program_lines
+from crlhf.crowd import (
+    CrowdModel,
+    IncrementalReplay,
+    ReplayResult,
+    annotator_summary,
+    program_lines,
+)
 from crlhf.reward import program_scores, scored_mask, shape_table
 from crlhf.store import LabelStore
 

@@ -6,7 +6,6 @@ import time
 import pandas as pd
 import pytest
 
-from crlhf import reward as R
 from crlhf.crowd import CrowdModel, scores_at, threshold_curve
 from crlhf.simulate import noisy_crowd, random_truths
 from widgets.ablation import ThresholdExplorer

@@ -250,6 +250,9 @@ def test_store_path_waits_for_labels_written_by_another_thread(policy, tasks, tm
     assert (log[log["program_id"].isin(set(programs["program_id"]))].groupby("program_id")["annotator"]
             .nunique() == 3).all()
     assert programs["reward"].tolist() == pytest.approx(programs["s_bayes"].tolist())
+    # the exported dataset pays each program what the loop paid it (one reward, crlhf/reward.py)
+    data = store.dataset().set_index("program_id")
+    assert data.loc[programs["program_id"], "score"].tolist() == pytest.approx(programs["reward"].tolist())
     # the crowd model replays from the run folder to the same state
     loop = Loop(policy, tasks, cfg, store=store, progress=False)
     assert loop._resume()

@@ -229,6 +229,10 @@ def collect(out) -> dict:
         if {k: r["sizes"][k] for k in eval_keys} != {k: base["sizes"][k] for k in eval_keys}:
             raise SystemExit(f"cell {cell_name(r['cell'], r['seed'])} was evaluated with other sizes than "
                              f"baseline.json: {[r['sizes'][k] for k in eval_keys]}; use one --out per size")
+        if r["sizes"] != runs[0]["sizes"]:
+            raise SystemExit(f"cells {cell_name(runs[0]['cell'], runs[0]['seed'])} and "
+                             f"{cell_name(r['cell'], r['seed'])} were trained with other sizes "
+                             f"({runs[0]['sizes']} vs {r['sizes']}); use one --out per size")
     baseline = float(base["pass@1"])
     groups: dict[tuple, list] = {}
     for r in runs:

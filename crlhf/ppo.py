@@ -14,7 +14,7 @@ The objective, for a query ``x``, a response ``y = y_1..y_T`` and its score ``s`
   ``pi`` is the policy, ``rho`` the frozen reference (the initial / SFT policy); both
   log-probabilities use ``logits / temperature``, the temperature the responses were sampled at.
   ``u_t`` are optional per-token rewards (``token_rewards``; 0 without them), e.g. the dense
-  line-end rewards of Fine-Grained RLHF (Wu et al. 2023, eq 1: a segment's reward at its
+  line-end rewards of Fine-Grained RLHF (Wu et al. 2023: a segment's reward at its
   last token; :func:`crlhf.reward.credit`).
 * adaptive KL coefficient (Ziegler et al. 2019, §2.2)::
 

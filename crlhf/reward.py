@@ -22,7 +22,7 @@ tests]`` under every shape.
 
 **Shapes** (:data:`SHAPES`), with ``c = |{j in S : q_j > tau}|``:
 
-* ``share``: ``s = c / k``, the paper's correction rate (Wong et al., cRLHF, eq 9).
+* ``share``: ``s = c / k``, the paper's correction rate (cRLHF, Wong & Tan 2024).
 * ``all_correct``: ``s = 1[c = k]`` (and ``k > 0``): the program-level verdict that unit tests
   give (pass/fail, as in CodeRL, Le et al. 2022), here from the crowd.
 * ``product``: ``s = prod_{j in S} q_j``, which under eq (7)'s independent lines is

@@ -419,10 +419,14 @@ def synthetic_crowd(n_programs: int, n_lines: int = 10, per_program: int = 10,
 
 def bayes_scores(line, ann, lab, reliabilities, n_lines: int, program, n_programs: int,
                  k, prior: float = 0.5, tau: float = 0.5):
-    """Eq (7) per line in long form (one bincount over all labels), then ``s = c/k`` per program."""
+    """Eq (7) per line in long form (one bincount over all labels), then ``s = c/k`` per program
+    (:func:`crlhf.reward.shape_scores`, every line scored; ``k`` is the lines per program)."""
+    from crlhf.reward import shape_scores
+
     w = logit(reliabilities)
     post = expit(float(logit(prior)) + np.bincount(line, weights=lab * w[ann], minlength=n_lines))
-    s = np.bincount(program, weights=post > tau, minlength=n_programs) / k
+    s = shape_scores(post, np.ones(n_lines, dtype=bool), program, n_programs, "share", tau)
+    assert len(s) == len(k)
     return post, s
 
 

@@ -159,8 +159,8 @@ def score(posteriors, tau=0.5) -> float:
 
     Pass only the lines that count (see ``crlhf.crowd.counted_lines``); no lines give 0.0.
     """
+    from .reward import score as reward_score  # the one definition (crlhf/reward.py, shape "share")
+
     post = _as_probability(posteriors, "posteriors").ravel()
     tau = float(_as_probability(tau, "tau"))
-    if post.size == 0:
-        return 0.0
-    return float(np.count_nonzero(post > tau)) / post.size
+    return reward_score(post, np.ones(post.size, dtype=bool), "share", tau)

@@ -95,6 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int, default=0)
         if name == "crowd":
             p.add_argument("--programs", type=int, default=2000)
+        else:
+            from .reward import CREDITS, SHAPES, SOURCES
+
+            p.add_argument("--reward", default="bayes", choices=list(SOURCES), help="reward source (default bayes)")
+            p.add_argument("--reward-shape", default="share", choices=list(SHAPES),
+                           help="share = the paper's s = c/k (default), all_correct, product = P(all lines correct)")
+            p.add_argument("--credit", default="sequence", choices=list(CREDITS),
+                           help="how the score reaches the tokens (default sequence)")
         p.add_argument("--quick", action="store_true", help="a small, fast run")
     from . import classroom, sft, tiny
 
@@ -115,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, quick=args.quick, seed=args.seed)
+        run_demo(args.out, quick=args.quick, seed=args.seed, reward=args.reward, reward_shape=args.reward_shape,
+                 credit=args.credit)
     if args.command == "crowd":
         crowd_simulation(args.out, seed=args.seed,
                          n_programs=min(args.programs, 300) if args.quick else args.programs)

@@ -59,8 +59,22 @@ class ProgramResult:
     posteriors: np.ndarray  # P(line correct), eq (7), one per line
     consensus: np.ndarray  # +1 / -1 per line; 0 where the posterior is exactly 1/2
     counted: np.ndarray  # bool per line: counted in k
-    score: float  # s = c / k over the counted lines
+    score: float  # s = c / k over the counted lines (crlhf.reward, shape "share")
     gold: bool = False
+
+    @property
+    def product(self) -> float:
+        """``P(every counted line correct | labels) = prod_j posterior_j`` over the counted
+        lines (the ``product`` shape of :mod:`crlhf.reward`; 0 with no counted line)."""
+        from .reward import score
+
+        return score(self.posteriors, self.counted, "product")
+
+    def score_as(self, shape: str = "share", tau: float = 0.5, scored=None) -> float:
+        """The score under a :mod:`crlhf.reward` shape, over ``scored`` (default: the counted lines)."""
+        from .reward import score
+
+        return score(self.posteriors, self.counted if scored is None else scored, shape, tau)
 
 
 @dataclass(frozen=True)
@@ -422,9 +436,10 @@ class CrowdModel:
         return self._result(program_id, logodds, counted, truth is not None)
 
     def _result(self, program_id, logodds, counted, gold) -> ProgramResult:
+        from .reward import score
+
         post = expit(logodds)
-        k = int(counted.sum())
-        s = float(np.count_nonzero(post[counted] > self.tau)) / k if k else 0.0
+        s = score(post, counted, "share", self.tau)
         return ProgramResult(program_id, post, np.sign(logodds).astype(np.int8), counted, s, gold)
 
     def _parse_labels(self, labels, n_lines):
@@ -865,22 +880,20 @@ def _check_tau(tau) -> float:
     return _check_prob("tau", tau, open_=False)
 
 
-def scores_at(lines: pd.DataFrame, tau: float = 0.5) -> pd.DataFrame:
-    """The reward ``s = c / k`` of every program at threshold ``tau``, from per-line posteriors
-    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`): ``c`` counted lines with
-    posterior ``> tau``, ``k`` counted lines; ``s = 0`` when ``k = 0``. Returns ``program_id,
-    score, k`` in order of first appearance."""
+def scores_at(lines: pd.DataFrame, tau: float = 0.5, shape: str = "share", *, prompts: Mapping | None = None,
+              programs: Mapping | None = None) -> pd.DataFrame:
+    """The reward of every program at threshold ``tau`` from per-line posteriors
+    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`), computed by
+    :func:`crlhf.reward.program_scores`: by default ``s = c / k``, ``c`` scored lines with
+    posterior ``> tau``, ``k`` scored lines, ``s = 0`` when ``k = 0``. The scored lines are the
+    counted lines after those given with the prompt (``prompts``: ``program_id -> prompt`` and
+    ``programs``: ``program_id -> text``; without them every counted line). Returns
+    ``program_id, score, k`` in order of first appearance."""
+    from .reward import program_scores
+
     lines = _check_lines(lines)
     tau = _check_tau(tau)
-    codes, pids = pd.factorize(lines["program_id"], sort=False)
-    counted = lines["counted"].to_numpy(dtype=bool)
-    post = lines["posterior"].to_numpy(dtype=float)
-    k = np.bincount(codes, weights=counted, minlength=len(pids))
-    c = np.bincount(codes, weights=counted & (post > tau), minlength=len(pids))
-    pid_obj = np.empty(len(pids), dtype=object)
-    pid_obj[:] = list(pids)
-    return pd.DataFrame({"program_id": pid_obj, "score": np.divide(c, k, out=np.zeros_like(c), where=k > 0),
-                         "k": k.astype(np.int64)})
+    return program_scores(lines, tau, shape, prompts=prompts, programs=programs)
 
 
 def truth_frame(truth) -> pd.DataFrame:
@@ -914,13 +927,17 @@ def truth_frame(truth) -> pd.DataFrame:
     return frame.drop_duplicates(["program_id", "line"], keep="last").reset_index(drop=True)
 
 
-def threshold_curve(lines: pd.DataFrame, truth, taus=None) -> pd.DataFrame:
-    """How the threshold ``tau`` of ``s = c/k`` trades off against the truth, for each ``tau``
-    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of counted lines
+def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share", *, prompts: Mapping | None = None,
+                    programs: Mapping | None = None) -> pd.DataFrame:
+    """How the threshold ``tau`` of the reward trades off against the truth, for each ``tau``
+    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of scored lines
     with known truth where ``posterior > tau`` agrees with it), ``score_mae`` (mean absolute
-    error of ``s`` against the true share of correct counted lines, over programs whose
-    counted lines all have truth), ``mean_score``, ``n_lines`` and ``n_programs`` evaluated.
-    Vectorised over lines and thresholds."""
+    error of the score, :func:`crlhf.reward.shape_scores` with ``shape``, against the same shape
+    of the truth, over programs whose scored lines all have truth), ``mean_score``, ``n_lines``
+    and ``n_programs`` evaluated. The scored lines are those of :func:`crlhf.reward.scored_mask`
+    (``prompts``/``programs`` as in :func:`scores_at`). Vectorised over lines."""
+    from .reward import scored_mask, shape_scores
+
     lines = _check_lines(lines)
     taus = np.round(np.linspace(0, 1, 51), 2) if taus is None else np.atleast_1d(np.asarray(taus, dtype=float))
     for t in taus:
@@ -931,23 +948,20 @@ def threshold_curve(lines: pd.DataFrame, truth, taus=None) -> pd.DataFrame:
                                      t_frame["line"].to_numpy()]).get_indexer(key)
     known = pos >= 0
     t_line = np.where(known, t_frame["truth"].to_numpy()[np.maximum(pos, 0)], 0)
-    counted = lines["counted"].to_numpy(dtype=bool)
+    counted = scored_mask(lines, prompts, programs)
     post = lines["posterior"].to_numpy(dtype=float)
     codes, pids = pd.factorize(lines["program_id"], sort=False)
     n_prog = len(pids)
     k = np.bincount(codes, weights=counted, minlength=n_prog)
     k_known = np.bincount(codes, weights=counted & known, minlength=n_prog)
-    full = (k > 0) & (k_known == k)  # programs whose every counted line has truth
-    true_s = np.divide(np.bincount(codes, weights=counted & (t_line > 0), minlength=n_prog), k,
-                       out=np.zeros(n_prog), where=k > 0)
+    full = (k > 0) & (k_known == k)  # programs whose every scored line has truth
+    true_s = shape_scores((t_line > 0).astype(float), counted, codes, n_prog, shape, 0.5)
     use = counted & known
     above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
     n_used = int(use.sum())
     acc = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1) / n_used if n_used else np.full(len(taus), np.nan)
-    c = np.zeros((len(taus), n_prog))
-    for i in range(len(taus)):  # one bincount per threshold (51 by default)
-        c[i] = np.bincount(codes, weights=above[i] & counted, minlength=n_prog)
-    s = np.divide(c, k[None, :], out=np.zeros_like(c), where=k[None, :] > 0)
+    s = np.stack([shape_scores(post, counted, codes, n_prog, shape, t) for t in taus]) if len(taus) else \
+        np.zeros((0, n_prog))  # one bincount per threshold (51 by default)
     n_full = int(full.sum())
     mae = np.abs(s[:, full] - true_s[full][None, :]).mean(axis=1) if n_full else np.full(len(taus), np.nan)
     return pd.DataFrame({"tau": taus, "line_accuracy": acc, "score_mae": mae,

@@ -1,8 +1,11 @@
 """``crlhf demo``: the main job, end to end on the packaged tiny coder.
 
 Evaluate the tiny coder on ``minicode`` test (pass@1/10 at T 0.2/0.6/0.8), run cRLHF
-(:func:`crlhf.loop.run_loop`, a noisy simulated crowd of 30, reward ``bayes``), evaluate the
-trained policy the same way, and write to ``out/``::
+(:func:`crlhf.loop.run_loop`, a noisy simulated crowd of 30, reward source ``bayes``, shape
+``share`` = the paper's ``s = c/k``, credit ``sequence``: the defaults until the reward
+benchmark, ``benchmarks/reward_sources.py``, decides; ``--reward-shape product`` etc. change
+them, see :data:`crlhf.reward.SHAPES`), evaluate the trained policy the same way, and write to
+``out/``::
 
     report.md            Table-I style: baseline vs w/cRLHF, plus the per-round metrics
     results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}}, "crlhf": {...}, ...}
@@ -106,10 +109,13 @@ def _fmt(x) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
 
-def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **overrides) -> dict:
+def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, *, reward: str = "bayes",
+             reward_shape: str = "share", credit: str = "sequence", **overrides) -> dict:
     """Run the demo into ``out`` (see the module docstring); returns what ``results.json`` holds.
 
-    ``overrides`` replace entries of the size table (``eval_tasks``, ``eval_n``, ``rounds``, ...)."""
+    ``reward``, ``reward_shape``, ``credit``: the loop's reward (``LoopConfig`` fields of the
+    same names; :mod:`crlhf.reward`). ``overrides`` replace entries of the size table
+    (``eval_tasks``, ``eval_n``, ``rounds``, ...)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,6 +132,10 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **o
     if unknown:
         raise TypeError(f"run_demo got unknown size(s) {sorted(unknown)}")
     sizes.update(overrides)
+    from .loop import LoopConfig
+
+    LoopConfig(reward=reward, reward_shape=reward_shape, credit=credit)  # a bad choice fails before the work
+    what = f"reward {reward!r}, shape {reward_shape!r}, credit {credit!r}"
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -141,8 +151,8 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **o
     timings["eval_baseline"] = time.perf_counter() - t
 
     print(f"[2/3] cRLHF: {sizes['rounds']} round(s) x {sizes['prompts_per_round']} prompts x n={sizes['n']}, "
-          "noisy crowd of 30, reward 'bayes'")
-    cfg = demo_config(sizes, seed=seed, run_dir=out / "run")
+          f"noisy crowd of 30, {what}")
+    cfg = demo_config(sizes, reward=reward, seed=seed, run_dir=out / "run", reward_shape=reward_shape, credit=credit)
     t = time.perf_counter()
     run = run_loop(policy, train, cfg, progress=progress)
     timings["loop"] = time.perf_counter() - t
@@ -164,7 +174,7 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **o
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     a1.plot(metrics["round"], metrics["reward_mean"], marker="o")
     a1.set_xlabel("round")
-    a1.set_ylabel("mean reward (s, bayes)")
+    a1.set_ylabel(f"mean reward ({reward}, {reward_shape})")
     a2.plot(metrics["round"], metrics["kl"], marker="o", color="C1")
     a2.set_xlabel("round")
     a2.set_ylabel("KL(policy || reference)")
@@ -188,6 +198,7 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **o
         "crlhf": _passk_dict(after),
         "rounds": metrics.to_dict(orient="records"),
         "sizes": sizes, "seed": seed, "quick": bool(quick),
+        "reward": {"source": reward, "shape": reward_shape, "credit": credit},
         "eval_tasks": len(test), "train_tasks": len(train),
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
@@ -198,7 +209,7 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, **o
              f"temperature); cRLHF: {sizes['rounds']} round(s) of {sizes['prompts_per_round']} prompts x "
              f"{sizes['n']} samples at T={RL_TEMPERATURE:g} (minicode test-split tasks disjoint from the evaluated "
              f"ones), noisy simulated crowd of 30 ({sizes['labels_per_program']} "
-             f"annotators per program), reward `bayes`. Seed {seed}{', quick run' if quick else ''}.", "",
+             f"annotators per program), {what}. Seed {seed}{', quick run' if quick else ''}.", "",
              "## pass@k (Table I style)", "",
              "| model | " + " | ".join(f"pass@{k} T={t:g}" for k in KS for t in TEMPERATURES)
              + " | " + " | ".join(f"best pass@{k}" for k in KS) + " |",

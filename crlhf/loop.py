@@ -6,20 +6,19 @@ name), and run one PPO step (:class:`crlhf.ppo.PPOTrainer`) on exactly those
 ``(prompt, program, s)`` triples. No reward model.
 
 What the crowd sees and labels is the whole program ``task.program(completion)`` (prompt lines
-included, as the annotation UI shows it), but ``s = c / k`` counts only the lines the model
-generated (:func:`scored_lines`): the prompt's lines are given, and counting them would score
-an empty completion ``s = 1``. Every reward source scores the same lines, so the ablations
-compare like with like.
+included, as the annotation UI shows it); the reward is :mod:`crlhf.reward`'s, over the lines the
+model generated (:func:`crlhf.reward.scored_lines`; an empty completion scores 0), the same
+function the store's dataset export calls, so a run's rewards and an exported dataset agree.
 
-Reward sources (``LoopConfig.reward``):
-
-- ``bayes`` (default): the CrowdModel score ``s`` (eq 7 posteriors, ``s = c/k``).
-- ``majority`` / ``single`` / ``dawid_skene``: the aggregators of :mod:`crlhf.aggregators`;
-  ``s`` = share of the counted lines the aggregator labels +1 (an unlabelled line counts as
-  not correct). ``single`` draws one annotator per line with seed ``(seed, round)``;
-  ``dawid_skene`` runs EM on every label of the run so far, gold lines clamped.
-- ``oracle``: the true ``s`` from :func:`crlhf.tasks.line_truth`.
-- ``tests``: 1.0 if the program passes its unit tests in the sandbox, else 0.0.
+Reward sources (``LoopConfig.reward``, the registry :data:`crlhf.reward.SOURCES`): ``bayes``
+(default; the CrowdModel's eq 7 posteriors), ``majority`` / ``single`` / ``dawid_skene`` (the
+aggregators of :mod:`crlhf.aggregators`; ``single`` draws one annotator per line with seed
+``(seed, round)``; ``dawid_skene`` runs EM on every label of the run so far, gold lines
+clamped), ``oracle`` (the line truth of :func:`crlhf.tasks.line_truth`) and ``tests`` (1.0 if
+the program passes its unit tests in the sandbox). Their per-line probabilities become a score
+by ``LoopConfig.reward_shape`` (``share`` = the paper's ``s = c/k``, ``all_correct``,
+``product`` = P(all scored lines correct)), and reach the tokens by ``LoopConfig.credit``
+(``sequence``, ``line_end``, ``blame``); see :mod:`crlhf.reward` for the formulas.
 
 The crowd always labels and the CrowdModel always ingests, whatever the reward source, so
 the ``p_i`` history is recorded in every ablation.
@@ -38,6 +37,7 @@ The run folder (``LoopConfig.run_dir``)::
     state.json           the last completed round, checkpoint path, run tag
     metrics.csv          one row per round: reward_mean, kl, beta, pass_rate, mean_p, time, ...
     programs.csv         one row per program: round, program_id, task_id, passed, reward, s_true, s_bayes
+                         (s_true: the oracle under the run's shape; s_bayes: the crowd's s = c/k)
     reliabilities.csv    CrowdModel.history with a round column (0 = calibration)
     labels.csv           the label log, in ingestion order (order, round, program_id, line, annotator, label)
     units.jsonl          the text (and gold truth) of every unit in labels.csv
@@ -66,9 +66,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel, counted_lines, replay_log
+from .crowd import CrowdModel, replay_log
+from .reward import (CREDITS, SHAPES, SOURCES, CheckedProgram, RewardInputs, Rewards,  # noqa: F401
+                     line_share, prompt_centred, scored_lines, token_lines)
+from .reward import credit as reward_credit
+from .reward import rewards as compute_rewards
 
-REWARD_SOURCES = ("bayes", "majority", "single", "dawid_skene", "oracle", "tests")
+REWARD_SOURCES = tuple(SOURCES)
 CROWD_KINDS = ("paper", "noisy", "store")
 BASELINES = ("none", "prompt")
 METRIC_COLUMNS = ("round", "reward_mean", "reward_std", "kl", "beta", "pass_rate", "mean_p", "s_true_mean",
@@ -87,7 +91,13 @@ class LoopConfig:
         permutation of the tasks, a new permutation each pass.
     n : programs sampled per prompt.
     temperature, max_new_tokens : sampling settings (PPO's log-prob temperature is set to match).
-    reward : one of ``REWARD_SOURCES``.
+    reward : the reward source, one of ``REWARD_SOURCES`` (:data:`crlhf.reward.SOURCES`).
+    reward_shape : how per-line judgements become the score, one of :data:`crlhf.reward.SHAPES`:
+        ``"share"`` (default, the paper's ``s = c/k``), ``"all_correct"`` (``1[c = k]``),
+        ``"product"`` (``prod_j q_j``, P(all scored lines correct)).
+    credit : how the score reaches the tokens, one of :data:`crlhf.reward.CREDITS`:
+        ``"sequence"`` (default, at the last token), ``"line_end"`` (dense, at each line's last
+        token), ``"blame"`` (negative advantages only on the tokens of lines judged wrong).
     baseline : what PPO receives as the score: ``"none"`` the reward itself (Ziegler et al.);
         ``"prompt"`` the reward minus the mean reward of the other ``n - 1`` programs of the
         same prompt (the leave-one-out baseline of Kool et al. 2019 / RLOO), so a program is
@@ -115,6 +125,8 @@ class LoopConfig:
     temperature: float = 0.8
     max_new_tokens: int = 96
     reward: str = "bayes"
+    reward_shape: str = "share"
+    credit: str = "sequence"
     baseline: str = "none"
     crowd: str = "paper"
     crowd_size: int = 30
@@ -156,6 +168,10 @@ class LoopConfig:
                              f"got {self.store_timeout!r}")
         if self.reward not in REWARD_SOURCES:
             raise ValueError(f"LoopConfig.reward must be one of {REWARD_SOURCES}, got {self.reward!r}")
+        if self.reward_shape not in SHAPES:
+            raise ValueError(f"LoopConfig.reward_shape must be one of {SHAPES}, got {self.reward_shape!r}")
+        if self.credit not in CREDITS:
+            raise ValueError(f"LoopConfig.credit must be one of {CREDITS}, got {self.credit!r}")
         if self.baseline not in BASELINES:
             raise ValueError(f"LoopConfig.baseline must be one of {BASELINES}, got {self.baseline!r}")
         if self.baseline == "prompt" and self.n < 2:
@@ -225,52 +241,6 @@ class RunResult:
 
 
 # ----------------------------------------------------------------------------- helpers
-@dataclass(frozen=True)
-class CheckedProgram:
-    """A sampled program after the sandbox: the text the crowd sees (``task.program`` of the
-    completion), the verdict, the line truth (:func:`crlhf.tasks.line_truth`), and which lines
-    count in the reward (``scored``: counted lines that the model generated)."""
-
-    task: object
-    program: str
-    passed: bool
-    truth: list
-    scored: np.ndarray
-
-    @property
-    def s_true(self) -> float:
-        """The true ``s``: the share of the scored lines that the line truth calls correct."""
-        return line_share(np.asarray(self.truth) == 1, self.scored)
-
-
-def scored_lines(program: str, task, count_blank: bool = False) -> np.ndarray:
-    """The lines of ``program`` that count in a reward ``s = c/k``: the counted lines
-    (:func:`crlhf.crowd.counted_lines`) the model generated, i.e. not the prompt's own lines
-    (``task.given_lines``). The prompt is context: counting it would give an empty completion
-    ``s = 1``. A completion with no counted line gets ``s = 0``."""
-    mask = counted_lines(program, count_blank)
-    mask[:task.given_lines(program)] = False
-    return mask
-
-
-def line_share(correct, scored: np.ndarray) -> float:
-    """``s = c/k``: the share of the scored lines judged correct (0.0 when none is scored)."""
-    k = int(scored.sum())
-    return float(np.count_nonzero(np.asarray(correct, dtype=bool)[scored])) / k if k else 0.0
-
-
-def prompt_centred(scores: Sequence[float], groups: Sequence) -> list[float]:
-    """Each score minus the mean score of the other members of its group (the leave-one-out
-    baseline, Kool et al. 2019); a group of one keeps its score."""
-    x = np.asarray(scores, dtype=np.float64)
-    codes, _ = pd.factorize(pd.Series(list(groups), dtype=object))
-    total = np.bincount(codes, weights=x)
-    count = np.bincount(codes).astype(np.float64)
-    others = count[codes] - 1
-    mean_others = np.divide(total[codes] - x, others, out=np.zeros_like(x), where=others > 0)
-    return (x - np.where(others > 0, mean_others, 0.0)).tolist()
-
-
 def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float = 3.0,
                    count_blank: bool = False) -> list[CheckedProgram]:
     """Run each completion (already cut at its stop sequences) against its task's tests in
@@ -287,29 +257,41 @@ def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float =
     return out
 
 
-def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
-    """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update,
-    its rule) and score it: ``s = c/k`` over its scored lines, ``c`` = lines whose posterior
-    ``> tau``. ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label
-    per ``(program_id, line, annotator)``. A program without labels is assessed under the
-    prior, no update. Returns ``(s_bayes, frames)``: scores, and each labelled program's rows."""
+def crowd_posteriors(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
+    """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update, its
+    rule). ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label per
+    ``(program_id, line, annotator)``. A program without labels is assessed under the prior, no
+    update. Returns ``(posteriors, frames)``: per-line posteriors, and each labelled program's rows."""
     frames = {p: g for p, g in labels.groupby("program_id", sort=False) if len(g)}
-    s_bayes = {}
+    posteriors = {}
     for p, c in checked.items():
         frame = frames.get(p)
         if frame is None:
-            post = model.assess({}, program=c.program, program_id=p).posteriors
+            posteriors[p] = model.assess({}, program=c.program, program_id=p).posteriors
         else:
-            post = model.ingest(frame, program=c.program, program_id=p).posteriors
-        s_bayes[p] = line_share(post > model.tau, c.scored)
-    return s_bayes, frames
+            posteriors[p] = model.ingest(frame, program=c.program, program_id=p).posteriors
+    return posteriors, frames
 
 
-def _s_from_labels(agg: pd.DataFrame, checked: dict) -> dict:
-    """``s = c/k`` per program from an aggregator's per-line output (label +1 = correct)."""
-    pos = agg["label"].to_numpy() == 1
-    good = set(zip(agg["program_id"].to_numpy(object)[pos], agg["line"].to_numpy(np.int64)[pos].tolist()))
-    return {p: line_share([(p, i) in good for i in range(len(c.scored))], c.scored) for p, c in checked.items()}
+def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict, shape: str = "share") -> tuple[dict, dict]:
+    """:func:`crowd_posteriors`, then each program's score (:func:`crlhf.reward.rewards`, source
+    ``bayes``, ``shape``; by default ``s = c/k`` over its scored lines, ``c`` = lines whose
+    posterior ``> tau``). Returns ``(scores, frames)``."""
+    from .reward import RewardInputs, rewards
+
+    posteriors, frames = crowd_posteriors(model, labels, checked)
+    return rewards("bayes", RewardInputs(checked, labels, posteriors), shape, model.tau).scores, frames
+
+
+@dataclass(frozen=True)
+class _RoundRewards:
+    rewards: Rewards
+    s_true: dict
+    s_bayes: dict
+
+    @property
+    def scores(self) -> dict:
+        return self.rewards.scores
 
 
 def _write_json(path: Path, obj) -> None:
@@ -603,16 +585,22 @@ class Loop:
         self._register(labels["annotator"])
         t2 = time.perf_counter()
 
-        s_bayes, frames = crowd_scores(self.model, labels, checked)
+        posteriors, frames = crowd_posteriors(self.model, labels, checked)
         for p, frame in frames.items():
             self._units[p] = {"round": rnd, "program": checked[p].program, "truth": None}
             self._append_log(frame, p, rnd)
-        s_true = {p: c.s_true for p, c in checked.items()}
-        reward = self._rewards(rnd, checked, labels, s_bayes, s_true)
+        run = self._rewards(rnd, checked, labels, posteriors)
+        reward, s_true, s_bayes = run.scores, run.s_true, run.s_bayes
 
         scores = [reward[p] for p in pids]
-        stats = self.trainer.step_completions(flat, prompt_centred(scores, [prompt_index[p] for p in pids])
-                                              if cfg.baseline == "prompt" else scores)
+        terminal, dense, weights = reward_credit(cfg.credit, run.rewards, checked, self._token_lines(flat, pids, checked))
+        if cfg.baseline == "prompt":  # the baseline moves the return: subtract it at the last token
+            centred = prompt_centred(scores, [prompt_index[p] for p in pids])
+            terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred)}
+        stats = self.trainer.step_completions(
+            flat, [terminal[p] for p in pids],
+            token_rewards=[dense[p] for p in pids] if dense else None,
+            advantage_weights=[weights[p] for p in pids] if weights else None)
         t3 = time.perf_counter()
         rel = self.model.reliabilities
         for p in pids:
@@ -631,28 +619,28 @@ class Loop:
                 "time_sample": t1 - t0, "time_labels": t2 - t1, "time_ppo": t3 - t2,
                 "time": time.perf_counter() - t0}
 
-    def _rewards(self, rnd, checked, labels, s_bayes, s_true) -> dict:
-        from . import aggregators
+    def _rewards(self, rnd, checked, labels, posteriors) -> _RoundRewards:
+        """The round's rewards (:func:`crlhf.reward.rewards`, the configured source and shape),
+        the oracle's under the same shape (``s_true``) and the crowd's ``s = c/k`` (``s_bayes``)."""
+        cfg = self.config
+        gold = [pd.DataFrame({"program_id": u, "line": np.arange(len(v["truth"])), "label": v["truth"]})
+                for u, v in self._units.items() if v.get("truth") is not None]
+        inputs = RewardInputs(checked, labels, posteriors,
+                              log=self._log.loc[:, ["program_id", "line", "annotator", "label"]],
+                              gold=pd.concat(gold, ignore_index=True) if gold else None,
+                              seed=cfg.seed * 100003 + rnd)
+        tau = self.model.tau
+        run = compute_rewards(cfg.reward, inputs, cfg.reward_shape, tau)
+        return _RoundRewards(run, compute_rewards("oracle", inputs, cfg.reward_shape, tau).scores,
+                             compute_rewards("bayes", inputs, "share", tau).scores)
 
-        src = self.config.reward
-        if src == "bayes":
-            return dict(s_bayes)
-        if src == "oracle":
-            return dict(s_true)
-        if src == "tests":
-            return {p: 1.0 if c.passed else 0.0 for p, c in checked.items()}
-        frame = labels.loc[:, ["program_id", "line", "annotator", "label"]]
-        if src == "majority":
-            agg = aggregators.majority_vote(frame)
-        elif src == "single":
-            agg = aggregators.single_annotator(frame, seed=self.config.seed * 100003 + rnd)
-        else:  # dawid_skene: every label of the run so far, gold lines clamped
-            log = self._log.loc[:, ["program_id", "line", "annotator", "label"]]
-            gold = [pd.DataFrame({"program_id": u, "line": np.arange(len(v["truth"])), "label": v["truth"]})
-                    for u, v in self._units.items() if v.get("truth") is not None]
-            gold_frame = pd.concat(gold, ignore_index=True) if gold else None
-            agg = aggregators.dawid_skene(log, gold=gold_frame)
-        return _s_from_labels(agg, checked)
+    def _token_lines(self, completions, pids, checked) -> dict | None:
+        """The program line of every response token (:func:`crlhf.reward.token_lines`), for
+        line-level credit; None with ``credit="sequence"``."""
+        if self.config.credit == "sequence":
+            return None
+        tok = self.policy.tokenizer
+        return {p: token_lines(tok, c.token_ids, checked[p].given) for p, c in zip(pids, completions)}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:

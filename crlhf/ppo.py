@@ -9,10 +9,13 @@ The objective, for a query ``x``, a response ``y = y_1..y_T`` and its score ``s`
 
 * per-token reward (Ziegler et al. 2019, eq. 2)::
 
-      r_t = -beta * (log pi(y_t | x, y_<t) - log rho(y_t | x, y_<t))  +  [t = T] * s
+      r_t = -beta * (log pi(y_t | x, y_<t) - log rho(y_t | x, y_<t))  +  [t = T] * s  +  u_t
 
   ``pi`` is the policy, ``rho`` the frozen reference (the initial / SFT policy); both
   log-probabilities use ``logits / temperature``, the temperature the responses were sampled at.
+  ``u_t`` are optional per-token rewards (``token_rewards``; 0 without them), e.g. the dense
+  line-end rewards of Fine-Grained RLHF (Wu et al. 2023: a segment's reward at its
+  last token; :func:`crlhf.reward.credit`).
 * adaptive KL coefficient (Ziegler et al. 2019, §2.2)::
 
       e = clip(KL / KL_target - 1, -0.2, 0.2);   beta <- beta * (1 + e * n / horizon)
@@ -24,7 +27,16 @@ The objective, for a query ``x``, a response ``y = y_1..y_T`` and its score ``s`
       delta_t = r_t + gamma * V_{t+1} - V_t      (V_{T+1} = 0: the episode ends at y_T)
       A_t = delta_t + gamma * lambda * A_{t+1},   R_t = A_t + V_t   (the value target)
 
-  Advantages are then whitened over every response token of the batch.
+  Advantages are then whitened over every response token of the batch. Optional per-token
+  advantage weights ``w_t`` in [0, 1] (``advantage_weights``) then scale the *negative*
+  advantages only::
+
+      A_t <- A_t                 if A_t >= 0
+      A_t <- w_t * A_t           if A_t < 0
+
+  so that a program's penalty falls on the tokens the caller blames (the lines judged wrong:
+  RLTF, Liu et al. 2023; StepCoder, Dou et al. 2024) while its credit, and the value target
+  ``R_t``, are untouched. Without weights ``w_t = 1``.
 * clipped surrogate and clipped value loss (Schulman et al. 2017, eq. 7; openai/baselines
   ppo2), token means over a minibatch::
 
@@ -88,6 +100,7 @@ __all__ = [
     "masked_mean",
     "masked_whiten",
     "kl_penalized_rewards",
+    "weight_negative_advantages",
     "gae_advantages",
     "clipped_policy_loss",
     "clipped_value_loss",
@@ -245,9 +258,11 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, 
 
 
 def kl_penalized_rewards(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, scores: torch.Tensor,
-                         mask: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+                         mask: torch.Tensor, beta: float, token_rewards: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Ziegler et al. eq. 2: ``r_t = -beta (logp_t - logp_ref_t)``, plus ``s`` at each
-    sequence's last response token. ``[B, T]`` inputs, right-padded (``mask`` a prefix mask).
+    sequence's last response token, plus ``token_rewards`` ``u_t`` (``[B, T]``, optional).
+    ``[B, T]`` inputs, right-padded (``mask`` a prefix mask).
     Returns ``(rewards, kl)`` with ``kl_t = logp_t - logp_ref_t`` (0 on padding)."""
     m = mask.bool()
     kl = torch.where(m, logprobs - ref_logprobs, torch.zeros((), dtype=logprobs.dtype, device=logprobs.device))
@@ -257,7 +272,17 @@ def kl_penalized_rewards(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, sco
         raise ValueError("every response needs at least one token (mask row of zeros)")
     rows = torch.arange(rewards.shape[0], device=rewards.device)
     rewards[rows, last] += scores.to(rewards.dtype)
+    if token_rewards is not None:
+        rewards = rewards + torch.where(m, token_rewards.to(rewards.dtype), torch.zeros((), dtype=rewards.dtype,
+                                                                                        device=rewards.device))
     return rewards, kl
+
+
+def weight_negative_advantages(advantages: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """``A_t <- w_t A_t`` where ``A_t < 0``, unchanged elsewhere (blame, see the module docstring)."""
+    if weights is None:
+        return advantages
+    return torch.where(advantages < 0, advantages * weights.to(advantages.dtype), advantages)
 
 
 def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
@@ -573,6 +598,31 @@ class PPOTrainer:
     def _chunks(self, idx: torch.Tensor, size: int | None) -> list[torch.Tensor]:
         return list(idx.split(size)) if size else [idx]
 
+    def _per_token(self, values, responses, what: str, low=None, high=None):
+        """Per-response 1-D sequences (``token_rewards`` / ``advantage_weights``) as a ``[B, R]``
+        tensor (0 past each response), checked: one value per response token, finite, in range."""
+        if values is None:
+            return None
+        values = list(values)
+        if len(values) != len(responses):
+            raise ValueError(f"{what} has {len(values)} entries for {len(responses)} responses")
+        R = _round_up(max(len(r) for r in responses), self.config.pad_to_multiple_of)
+        out = torch.zeros(len(responses), R, dtype=torch.float32)
+        for i, (v, r) in enumerate(zip(values, responses)):
+            if v is None:
+                if what == "advantage_weights":
+                    out[i, :len(r)] = 1.0
+                continue
+            t = torch.as_tensor(v.detach().cpu() if isinstance(v, torch.Tensor) else v, dtype=torch.float32).reshape(-1)
+            if len(t) != len(r):
+                raise ValueError(f"{what}[{i}] has {len(t)} values for {len(r)} response tokens")
+            if not torch.isfinite(t).all():
+                raise ValueError(f"{what}[{i}] must be finite")
+            if (low is not None and (t < low).any()) or (high is not None and (t > high).any()):
+                raise ValueError(f"{what}[{i}] must lie in [{low}, {high}]")
+            out[i, :len(r)] = t
+        return out.to(self.device)
+
     def _check(self, queries, responses, scores):
         queries, responses = list(queries), list(responses)
         scores = torch.as_tensor(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores,
@@ -595,13 +645,17 @@ class PPOTrainer:
         return queries, responses, scores
 
     # ------------------------------------------------------------------ the algorithm
-    def rollout(self, queries, responses, scores) -> Rollout:
+    def rollout(self, queries, responses, scores, token_rewards=None, advantage_weights=None) -> Rollout:
         """Old log-probs, reference log-probs, values, rewards (with beta as it is now), GAE
-        advantages (whitened if configured) and returns of a batch of triples. No update."""
-        return self._rollout(*self._check(queries, responses, scores))
+        advantages (whitened if configured, then weighted) and returns of a batch of triples.
+        No update. ``token_rewards``/``advantage_weights``: see :meth:`step`."""
+        queries, responses, scores = self._check(queries, responses, scores)
+        return self._rollout(queries, responses, scores,
+                             self._per_token(token_rewards, responses, "token_rewards"),
+                             self._per_token(advantage_weights, responses, "advantage_weights", 0.0, 1.0))
 
     @torch.no_grad()
-    def _rollout(self, queries, responses, scores) -> Rollout:
+    def _rollout(self, queries, responses, scores, token_rewards=None, advantage_weights=None) -> Rollout:
         self._set_modes()
         B = len(queries)
         R = _round_up(max(len(r) for r in responses), self.config.pad_to_multiple_of)
@@ -621,10 +675,11 @@ class PPOTrainer:
         logprobs, ref_logprobs, values = (torch.where(mask, x, zero) for x in (logprobs, ref_logprobs, values))
         scores = scores.to(self.device)
         beta = self.kl_ctl.value
-        rewards, kl = kl_penalized_rewards(logprobs, ref_logprobs, scores, mask, beta)
+        rewards, kl = kl_penalized_rewards(logprobs, ref_logprobs, scores, mask, beta, token_rewards)
         advantages, returns = gae_advantages(rewards, values, mask, self.config.gamma, self.config.lam)
         if self.config.whiten_advantages:
             advantages = masked_whiten(advantages, mask, accelerator=self.accelerator)
+        advantages = weight_negative_advantages(advantages, advantage_weights)
         return Rollout(queries, responses, scores, mask, logprobs, ref_logprobs, values, rewards,
                        kl.sum(dim=1), advantages, returns, beta)
 
@@ -701,7 +756,8 @@ class PPOTrainer:
                 updates += 1
         return {k: v / updates for k, v in sums.items()}
 
-    def step(self, queries, responses, scores, sample_logprobs=None) -> dict[str, float]:
+    def step(self, queries, responses, scores, sample_logprobs=None, *, token_rewards=None,
+             advantage_weights=None) -> dict[str, float]:
         """One PPO iteration on triples ``(query ids, response ids, score)``.
 
         ``queries``/``responses``: sequences of 1-D token-id sequences (unpadded, any lengths,
@@ -717,15 +773,22 @@ class PPOTrainer:
         ``sample_logprobs`` (optional, one 1-D tensor per response): the log-probs the sampler
         saw. Adds ``sample_logprob_gap``, the mean ``|logp_sampler - logp_policy|`` per token: a
         check that sampling and training agree (temperature, dtype, top-k/top-p change it).
+
+        ``token_rewards`` (optional, one 1-D sequence per response, as long as it, or None):
+        per-token rewards ``u_t`` added to ``r_t``. ``advantage_weights`` (optional, alike,
+        values in [0, 1]; None = all 1): weights on the negative advantages. See the module
+        docstring for both.
         """
         t0 = time.perf_counter()
         queries, responses, scores = self._check(queries, responses, scores)
+        token_rewards = self._per_token(token_rewards, responses, "token_rewards")
+        advantage_weights = self._per_token(advantage_weights, responses, "advantage_weights", 0.0, 1.0)
         acc = self.accelerator
         if acc is not None and acc.num_processes > 1:
             sizes = acc.gather(torch.tensor([len(queries)], device=self.device))
             if (sizes != sizes[0]).any():
                 raise ValueError(f"every process must pass the same number of triples, got {sizes.tolist()}")
-        rollout = self._rollout(queries, responses, scores)
+        rollout = self._rollout(queries, responses, scores, token_rewards, advantage_weights)
         t1 = time.perf_counter()
         stats = self.train_on(rollout)
         t2 = time.perf_counter()
@@ -766,12 +829,14 @@ class PPOTrainer:
         )
         return stats
 
-    def step_completions(self, completions, scores) -> dict[str, float]:
+    def step_completions(self, completions, scores, *, token_rewards=None, advantage_weights=None
+                         ) -> dict[str, float]:
         """:meth:`step` on completion objects with ``.prompt_ids`` and ``.token_ids`` (e.g.
         ``crlhf.policy.Completion``); per-prompt nested lists are flattened, ``scores`` alike.
         Every completion must hold at least one token (``Policy.sample`` keeps the token that
         ended a program, stop sequence or EOS: nothing is trained that was not sampled).
-        Completions with ``.logprobs`` add ``sample_logprob_gap`` to the statistics."""
+        Completions with ``.logprobs`` add ``sample_logprob_gap`` to the statistics.
+        ``token_rewards``/``advantage_weights``: one per completion, flattened alike (see :meth:`step`)."""
         def flat(xs):
             out = []
             for x in xs:
@@ -788,8 +853,19 @@ class PPOTrainer:
                                  f"sampled (Policy.sample keeps at least the one that ended it)")
             responses.append(ids)
         sample_logprobs = [getattr(c, "logprobs", None) for c in completions]
+        def per_completion(xs):
+            if xs is None:
+                return None
+            out = []
+            for x in xs:  # a list of numbers is one completion's values; a list of sequences, a prompt's
+                nested = isinstance(x, (list, tuple)) and len(x) and not isinstance(x[0], (int, float))
+                (out.extend(per_completion(x)) if nested else out.append(x))
+            return out
+
         return self.step([c.prompt_ids for c in completions], responses, scores,
-                         sample_logprobs if any(lp is not None for lp in sample_logprobs) else None)
+                         sample_logprobs if any(lp is not None for lp in sample_logprobs) else None,
+                         token_rewards=per_completion(token_rewards),
+                         advantage_weights=per_completion(advantage_weights))
 
     # ------------------------------------------------------------------ saving
     def save_pretrained(self, path: str | Path, *, optimizer: bool = True, reference: bool = False) -> Path:

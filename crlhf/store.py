@@ -1126,20 +1126,28 @@ class LabelStore:
         return model, result, log
 
     def dataset(self, *, model: CrowdModel | None = None, round_id: int | None = None, min_annotators: int = 1,
-                include_gold: bool = False, **model_kwargs) -> pd.DataFrame:
+                include_gold: bool = False, shape: str = "share", **model_kwargs) -> pd.DataFrame:
         """The dataset S = (x, y, s): ``prompt, program, score`` of every labelled program, with
-        ``program_id, task_id, round_id, k, n_annotators, gold``. ``score`` is ``s = c/k`` from
-        :meth:`replay` (each program scored when its labels were ingested, as in Algorithm 1)."""
-        _, result = self.replay(model, **model_kwargs)
-        scores = result.scores
+        ``program_id, task_id, round_id, k, n_annotators, gold``. ``score`` is the reward of
+        :mod:`crlhf.reward` (``shape``, default ``s = c/k``) over the program's scored lines, the
+        counted lines it generated after its task's prompt (``k`` of them; an empty completion
+        scores 0), from the posteriors of :meth:`replay` (each program assessed when its labels
+        were ingested, as in Algorithm 1): the score the loop trains on, given the same labels."""
+        from .reward import program_scores
+
+        fitted, result = self.replay(model, **model_kwargs)
         p, t_ = programs_table, tasks_table
         with self._read() as conn:
             q = (sa.select(p.c.program_id, p.c.task_id, p.c.round_id, t_.c.prompt, p.c.program)
                  .select_from(p.outerjoin(t_, t_.c.task_id == p.c.task_id)))
             info = {}
-            for chunk in _chunks(list(scores["program_id"])):
+            for chunk in _chunks(list(result.scores["program_id"])):
                 for row in conn.execute(q.where(p.c.program_id.in_(chunk))):
                     info[row[0]] = row
+        scores = program_scores(result.lines, fitted.tau, shape,
+                                prompts={x: r[3] for x, r in info.items() if r[3] is not None},
+                                programs={x: r[4] for x, r in info.items()})
+        gold_of = dict(zip(result.scores["program_id"], result.scores["gold"].to_numpy(dtype=bool)))
         counts = self.labels()[["program_id", "annotator"]].drop_duplicates().groupby("program_id").size()
         pids = scores["program_id"].to_numpy()
         frame = pd.DataFrame({
@@ -1151,7 +1159,7 @@ class LabelStore:
             "round_id": pd.array([info[x][2] for x in pids], dtype="Int64"),
             "k": scores["k"].to_numpy(dtype=np.int64),
             "n_annotators": counts.reindex(pids).fillna(0).to_numpy(dtype=np.int64),
-            "gold": scores["gold"].to_numpy(dtype=bool),
+            "gold": np.array([gold_of[x] for x in pids], dtype=bool),
         })
         keep = frame["n_annotators"] >= _as_int(min_annotators, "min_annotators")
         if not include_gold:
@@ -1159,6 +1167,15 @@ class LabelStore:
         if round_id is not None:
             keep &= (frame["round_id"] == _as_int(round_id, "round_id")).fillna(False).astype(bool)
         return frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+    def program_prompts(self) -> dict:
+        """``program_id -> prompt`` of every program whose task is stored (for the scored lines
+        of :mod:`crlhf.reward`: the prompt's own lines are not scored)."""
+        p, t_ = programs_table, tasks_table
+        with self._read() as conn:
+            rows = conn.execute(sa.select(p.c.program_id, t_.c.prompt)
+                                .select_from(p.join(t_, t_.c.task_id == p.c.task_id))).all()
+        return dict(rows)
 
     def export_dataset(self, path, *, format: str | None = None, **dataset_kwargs) -> Path:
         """Write :meth:`dataset` to ``path`` as JSON Lines (``.jsonl``) or Parquet (``.parquet``,

@@ -8,10 +8,11 @@ completion. :class:`CrowdReward` does for each completion what one round of
 program (``Task.program``), check it in the sandbox (:func:`crlhf.sandbox.check_many`, one
 batch per call), compute the line truth (:func:`crlhf.tasks.line_truth`), let a simulated
 crowd label its lines (:meth:`crlhf.simulate.Crowd.label_programs`, ``labels_per_program``
-annotators each) and return the :class:`crlhf.crowd.CrowdModel` score ``s`` over the
-generated lines, so reliabilities update online as training goes. The sandbox, line truth and
-scoring steps are the loop's own (:func:`crlhf.loop.check_programs`,
-:func:`crlhf.loop.crowd_scores`).
+annotators each) and return the reward of :mod:`crlhf.reward` (by default the
+:class:`crlhf.crowd.CrowdModel` score ``s = c/k`` over the generated lines), so reliabilities
+update online as training goes. The sandbox, line truth, posterior and reward steps are the
+loop's own (:func:`crlhf.loop.check_programs`, :func:`crlhf.loop.crowd_posteriors`,
+:func:`crlhf.reward.rewards`).
 
 Usage::
 
@@ -35,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from .crowd import CrowdModel
-from .loop import check_programs, checked_tasks, crowd_scores
+from .loop import check_programs, checked_tasks, crowd_posteriors
+from .reward import SHAPES, SOURCES, RewardInputs, rewards
 
 
 def trl_dataset(tasks: Sequence):
@@ -71,9 +73,11 @@ class CrowdReward:
     labels_per_program : annotators per completion (``None``: all of them).
     seed : seeds the crowd's labels (call ``i`` draws from ``default_rng([seed, i])``).
     sandbox_timeout : seconds per program in the sandbox.
-    reward : ``"bayes"`` (default, the CrowdModel score), ``"oracle"`` (the true ``s`` from the
-        line truth) or ``"tests"`` (1.0 if the program passes, else 0.0). The crowd labels and
-        the CrowdModel ingests in every case.
+    reward : a reward source of :data:`crlhf.reward.SOURCES`: ``"bayes"`` (default, the
+        CrowdModel's posteriors), ``"majority"``, ``"single"``, ``"dawid_skene"`` (on this call's
+        labels), ``"oracle"`` (the line truth) or ``"tests"`` (1.0 if the program passes, else
+        0.0). The crowd labels and the CrowdModel ingests in every case.
+    shape : a reward shape of :data:`crlhf.reward.SHAPES` (default ``"share"``, ``s = c/k``).
     name : ``__name__`` (TRL logs rewards under it).
 
     After each call, ``last`` holds a DataFrame of that call (program_id, task_id, program,
@@ -81,11 +85,12 @@ class CrowdReward:
     calls and ``n_scored`` completions scored.
     """
 
-    SOURCES = ("bayes", "oracle", "tests")
+    SOURCES = tuple(SOURCES)
 
     def __init__(self, tasks: Sequence, crowd=None, crowd_model: CrowdModel | None = None,
                  labels_per_program: int | None = 5, seed: int = 0, *, crowd_size: int = 30,
-                 sandbox_timeout: float = 3.0, reward: str = "bayes", name: str = "crowd_reward"):
+                 sandbox_timeout: float = 3.0, reward: str = "bayes", shape: str = "share",
+                 name: str = "crowd_reward"):
         from .simulate import Crowd, paper_crowd
 
         tasks = checked_tasks(tasks)
@@ -107,6 +112,8 @@ class CrowdReward:
             labels_per_program = int(labels_per_program)
         if reward not in self.SOURCES:
             raise ValueError(f"reward must be one of {self.SOURCES}, got {reward!r}")
+        if shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
         if not (isinstance(sandbox_timeout, (int, float)) and math.isfinite(sandbox_timeout)
                 and sandbox_timeout > 0):
             raise ValueError(f"sandbox_timeout must be a number > 0, got {sandbox_timeout!r}")
@@ -117,7 +124,7 @@ class CrowdReward:
             self.by_prompt.setdefault(t.prompt, t)
         self.crowd, self.crowd_model = crowd, crowd_model
         self.labels_per_program, self.seed = labels_per_program, int(seed)
-        self.sandbox_timeout, self.reward = float(sandbox_timeout), reward
+        self.sandbox_timeout, self.reward, self.shape = float(sandbox_timeout), reward, shape
         self.__name__ = name
         self.tag = uuid.uuid4().hex[:8]
         self.calls = 0
@@ -169,14 +176,13 @@ class CrowdReward:
         labels = self.crowd.label_programs(labelled, k=self.labels_per_program, rng=rng) if labelled else \
             pd.DataFrame({"program_id": [], "line": [], "annotator": [], "label": []})
         labels = labels.drop_duplicates(["program_id", "line", "annotator"], keep="last")
-        s_bayes, _ = crowd_scores(self.crowd_model, labels, checked)
+        posteriors, _ = crowd_posteriors(self.crowd_model, labels, checked)
+        inputs = RewardInputs(checked, labels, posteriors, seed=self.seed * 100003 + call)
+        tau = self.crowd_model.tau
+        s_bayes = rewards("bayes", inputs, "share", tau).scores
         s_true = {p: c.s_true for p, c in checked.items()}
-        if self.reward == "bayes":
-            out = [s_bayes[p] for p in pids]
-        elif self.reward == "oracle":
-            out = [s_true[p] for p in pids]
-        else:
-            out = [1.0 if checked[p].passed else 0.0 for p in pids]
+        scores = rewards(self.reward, inputs, self.shape, tau).scores
+        out = [scores[p] for p in pids]
         self.n_scored += n
         self.last = pd.DataFrame({"program_id": pids, "task_id": [t.task_id for t in tasks],
                                   "program": [checked[p].program for p in pids],

@@ -1,10 +1,12 @@
-"""ThresholdExplorer: how ``tau``, ``lam``, ``nu``, ``gold_certainty`` and leave-one-out change
-the crowd's scores (and, with the truth, their accuracy), live.
+"""ThresholdExplorer: how ``tau``, ``lam``, ``nu``, ``gold_certainty``, leave-one-out and the
+reward shape change the crowd's scores (and, with the truth, their accuracy), live.
 
 A change of ``lam``, ``nu``, ``gold_certainty``, leave-one-out or the reliability rule replays
-the labels into a fresh ``CrowdModel`` (the posteriors depend on them); a change of ``tau``
-only re-scores the posteriors it already has (``crlhf.crowd.scores_at``). Accuracy against the
-truth is ``crlhf.crowd.threshold_curve``. The widget draws; the numbers come from ``crlhf``.
+the labels into a fresh ``CrowdModel`` (the posteriors depend on them); a change of ``tau`` or
+of the reward shape only re-scores the posteriors it already has (``crlhf.reward``:
+``program_scores`` for the shape on show, ``shape_table`` for what each shape would pay each
+program, over the lines the model generated). Accuracy against the truth is
+``crlhf.crowd.threshold_curve``. The widget draws; the numbers come from ``crlhf``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import RELIABILITY_METHODS, CrowdModel, ReplayResult, scores_at, threshold_curve
+from crlhf.crowd import RELIABILITY_METHODS, CrowdModel, ReplayResult, threshold_curve
+from crlhf.reward import SHAPES, program_scores, shape_table
 from crlhf.store import LabelStore
 
 TAUS = np.round(np.linspace(0.0, 1.0, 51), 2)
 
 
-def _svg_histogram(values: np.ndarray, bins: int = 20, width: int = 320, height: int = 120) -> str:
+def _svg_histogram(values: np.ndarray, bins: int = 20, width: int = 320, height: int = 120,
+                   label: str = "score s = c/k") -> str:
     counts, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
     top = max(int(counts.max()) if len(counts) else 0, 1)
     pad, w = 24, (width - 30) / bins
@@ -32,7 +36,7 @@ def _svg_histogram(values: np.ndarray, bins: int = 20, width: int = 320, height:
     axis = (f"<line x1='{pad}' y1='{height - 18}' x2='{width - 6}' y2='{height - 18}' stroke='#888'/>"
             f"<text x='{pad}' y='{height - 4}' font-size='10'>0</text>"
             f"<text x='{width - 12}' y='{height - 4}' font-size='10'>1</text>"
-            f"<text x='{width / 2 - 30}' y='{height - 4}' font-size='10'>score s = c/k</text>"
+            f"<text x='{width / 2 - 30}' y='{height - 4}' font-size='10'>{label}</text>"
             f"<text x='2' y='12' font-size='10'>{top}</text>")
     return f"<svg width='{width}' height='{height}' role='img' aria-label='distribution of scores'>{bars}{axis}</svg>"
 
@@ -68,11 +72,18 @@ class ThresholdExplorer(W.VBox):
     ``LabelStore`` (its labels, gold and program texts). ``truth``: line truth for accuracy
     (a frame ``program_id, line, truth``/``label`` or a mapping ``program_id -> [+1/-1 ...]``).
     ``gold``: the truth of gold programs, which calibrate as in Algorithm 1; ``programs``:
-    ``program_id -> text`` for the lines counted in ``k``. Keyword arguments set the starting
-    ``CrowdModel`` parameters.
+    ``program_id -> text`` for the lines counted in ``k``; ``prompts``: ``program_id -> prompt``,
+    whose lines are not scored (read from a store). ``shape``: the reward shape on show (one of
+    ``crlhf.reward.SHAPES``). Keyword arguments set the starting ``CrowdModel`` parameters.
+
+    ``scores`` holds every program's score under the shape on show, ``payments`` what each
+    shape would pay each program (``program_id, k, share, all_correct, product``).
     """
 
-    def __init__(self, labels, truth=None, *, gold=None, programs=None, **model_kwargs):
+    def __init__(self, labels, truth=None, *, gold=None, programs=None, prompts=None, shape: str = "share",
+                 **model_kwargs):
+        if shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {shape!r} (field 'shape')")
         if isinstance(labels, LabelStore):
             store = labels
             labels = store.labels()
@@ -82,9 +93,11 @@ class ThresholdExplorer(W.VBox):
             if programs is None:
                 progs = store.programs(text=True)
                 programs = dict(zip(progs["program_id"], progs["program"]))
+            if prompts is None:
+                prompts = store.program_prompts()
         if not isinstance(labels, pd.DataFrame):
             raise TypeError(f"labels must be a label frame or a LabelStore, got {type(labels).__name__} (field 'labels')")
-        self.labels, self.truth, self.gold, self.programs = labels, truth, gold, programs
+        self.labels, self.truth, self.gold, self.programs, self.prompts = labels, truth, gold, programs, prompts
         start = CrowdModel(**model_kwargs)  # the model's own checks and defaults
         self._fixed = {k: v for k, v in model_kwargs.items()
                        if k not in ("tau", "lam", "nu", "gold_certainty", "leave_one_out", "reliability")}
@@ -102,12 +115,15 @@ class ThresholdExplorer(W.VBox):
         self.leave_one_out = W.Checkbox(value=start.leave_one_out, description="leave one out", indent=False)
         self.reliability = W.ToggleButtons(options=list(RELIABILITY_METHODS), value=start.reliability, description="p_i rule",
                                            style={"description_width": "110px", "button_width": "60px"})
+        self.shape = W.ToggleButtons(options=list(SHAPES), value=shape, description="reward shape",
+                                     style={"description_width": "110px", "button_width": "80px"})
         self.summary = W.HTML()
         self.histogram = W.HTML()
         self.curve_view = W.HTML()
         self.model: CrowdModel | None = None
         self.result: ReplayResult | None = None
         self.scores = pd.DataFrame()
+        self.payments = pd.DataFrame()
         self.curve: pd.DataFrame | None = None
         self.metrics: dict = {}
         self.last_update_seconds = 0.0
@@ -115,7 +131,8 @@ class ThresholdExplorer(W.VBox):
         for w in (self.lam, self.nu, self.gold_certainty, self.leave_one_out, self.reliability):
             w.observe(self._on_model_change, "value")
         self.tau.observe(self._on_tau, "value")
-        controls = W.VBox([self.tau, self.lam, self.nu, self.gold_certainty, W.HBox([self.leave_one_out]),
+        self.shape.observe(self._on_tau, "value")
+        controls = W.VBox([self.tau, self.shape, self.lam, self.nu, self.gold_certainty, W.HBox([self.leave_one_out]),
                            self.reliability])
         views = W.HBox([self.histogram, self.curve_view]) if truth is not None else W.HBox([self.histogram])
         super().__init__([W.HBox([controls, self.summary]), views])
@@ -139,14 +156,18 @@ class ThresholdExplorer(W.VBox):
         lines = self.result.lines
         if self.gold is not None:  # gold programs calibrate; they are not what the crowd scores
             lines = lines[~lines["program_id"].isin(set(self.result.scores.loc[self.result.scores["gold"], "program_id"]))]
-        tau = float(self.tau.value)
-        self.scores = scores_at(lines, tau)
-        self.metrics = {"tau": tau, "programs": int(len(self.scores)),
-                        "mean_score": float(self.scores["score"].mean()) if len(self.scores) else float("nan"),
-                        "share_all_correct": float((self.scores["score"] == 1).mean()) if len(self.scores) else float("nan")}
+        tau, shape = float(self.tau.value), self.shape.value
+        where = {"prompts": self.prompts, "programs": self.programs}
+        self.scores = program_scores(lines, tau, shape, **where)
+        self.payments = shape_table(lines, tau, **where)
+        n = len(self.scores)
+        self.metrics = {"tau": tau, "shape": shape, "programs": int(n),
+                        "mean_score": float(self.scores["score"].mean()) if n else float("nan"),
+                        "share_all_correct": float((self.scores["score"] == 1).mean()) if n else float("nan")}
+        self.metrics.update({f"mean_{s}": float(self.payments[s].mean()) if n else float("nan") for s in SHAPES})
         if self.truth is not None:
-            self.curve = threshold_curve(lines, self.truth, TAUS)
-            here = threshold_curve(lines, self.truth, [tau]).iloc[0]
+            self.curve = threshold_curve(lines, self.truth, TAUS, shape, **where)
+            here = threshold_curve(lines, self.truth, [tau], shape, **where).iloc[0]
             self.metrics.update(line_accuracy=float(here["line_accuracy"]), score_mae=float(here["score_mae"]))
         rel = self.model.reliabilities
         self.metrics.update(p_min=float(rel.min()) if len(rel) else float("nan"),
@@ -163,8 +184,10 @@ class ThresholdExplorer(W.VBox):
     # ------------------------------------------------------------------ drawing
     def _render(self) -> None:
         m = self.metrics
-        rows = [("programs scored", f"{m['programs']}"), ("mean score s", f"{m['mean_score']:.3f}"),
-                ("programs with s = 1", f"{m['share_all_correct']:.1%}")]
+        rows = [("programs scored", f"{m['programs']}"), (f"mean score s ({m['shape']})", f"{m['mean_score']:.3f}"),
+                ("programs with s = 1", f"{m['share_all_correct']:.1%}"),
+                ("mean pay: share / all correct / product",
+                 " / ".join(f"{m['mean_' + s]:.3f}" for s in SHAPES))]
         if "line_accuracy" in m:
             rows += [("line accuracy (posterior &gt; tau vs truth)", f"{m['line_accuracy']:.3f}"),
                      ("score MAE vs true share correct", f"{m['score_mae']:.3f}")]
@@ -172,7 +195,8 @@ class ThresholdExplorer(W.VBox):
         self.summary.value = ("<table class='crlhf-explorer-summary' style='font-size:12px;margin-left:12px'>"
                               + "".join(f"<tr><td>{k}</td><td style='text-align:right;padding-left:8px'><b>{v}</b></td></tr>"
                                         for k, v in rows) + "</table>")
-        self.histogram.value = _svg_histogram(self.scores["score"].to_numpy(dtype=float))
+        self.histogram.value = _svg_histogram(self.scores["score"].to_numpy(dtype=float),
+                                              label=f"score s ({m['shape']})")
         if self.curve is not None:
             self.curve_view.value = _svg_curve(self.curve, float(self.tau.value))
 
@@ -182,6 +206,7 @@ class ThresholdExplorer(W.VBox):
         head = ", ".join(f"{k}={round(v, 4) if isinstance(v, float) else v}"
                          for k, v in p.items() if k in ("tau", "lam", "nu", "gold_certainty", "leave_one_out",
                                                           "reliability"))
+        head += f", shape={self.shape.value}"
         body = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                         for k, v in self.metrics.items() if k != "tau")
+                         for k, v in self.metrics.items() if k not in ("tau", "shape"))
         return f"{head}: {body}"

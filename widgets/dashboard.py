@@ -8,8 +8,11 @@ of their first label, registered annotators first, gold programs calibrating), w
 only from the first program whose labels changed. Nothing is recomputed when nothing changed. A background thread refreshes about once a second
 (``interval``), so the kernel stays free; :meth:`refresh` does one refresh by hand.
 
-Views: a per-line posterior heat map of a chosen program (with every annotator's label), the
-``p_i`` trajectories (matplotlib, as a PNG), and a leaderboard.
+Views: a per-line posterior heat map of a chosen program (with every annotator's label) and
+its reward under each shape (``crlhf.reward.shape_table``, over the lines the model generated:
+the prompt's lines of a stored task are not scored), the ``p_i`` trajectories (matplotlib, as a
+PNG), and a leaderboard. ``scores`` holds every program's reward (``crlhf.reward.program_scores``,
+the score ``LabelStore.dataset`` exports).
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import CrowdModel, IncrementalReplay, ReplayResult, annotator_summary, program_lines
+from crlhf.crowd import (
+    CrowdModel,
+    IncrementalReplay,
+    ReplayResult,
+    annotator_summary,
+    program_lines,
+)
+from crlhf.reward import program_scores, scored_mask, shape_table
 from crlhf.store import LabelStore
 
 _LOG_COLUMNS = ["program_id", "line", "annotator", "label", "time", "order"]
@@ -65,6 +75,8 @@ class CrowdDashboard(W.VBox):
         self.model: CrowdModel | None = None
         self.result: ReplayResult | None = None
         self.leaderboard = pd.DataFrame()
+        self.scores = pd.DataFrame(columns=["program_id", "score", "k"])
+        self._prompts: dict[str, str] = {}
         self.refresh_seconds: float | None = None
         self.n_refreshes = 0
         self.error: str | None = None
@@ -169,6 +181,7 @@ class CrowdDashboard(W.VBox):
                 if missing:
                     progs = self.store.programs(text=True)
                     self._texts.update(zip(progs["program_id"], progs["program"]))
+                    self._prompts = self.store.program_prompts()
                     gold_ids = set(progs.loc[progs["gold"], "program_id"])
                     if gold_ids != self._gold_ids:
                         self._gold_ids, self._gold = gold_ids, self.store.gold()
@@ -180,6 +193,7 @@ class CrowdDashboard(W.VBox):
                 last = self._log.groupby("annotator", sort=False)["time"].max()
                 board["last_label"] = board["annotator"].map(last)
                 self.model, self.result, self.leaderboard = model, result, board
+                self.scores = program_scores(result.lines, model.tau, prompts=self._prompts, programs=self._texts)
                 self._update_programs()
                 self._render_board()
                 self._plot_stale = True
@@ -233,8 +247,9 @@ class CrowdDashboard(W.VBox):
             self._render_heatmap()
 
     def posteriors_of(self, program_id: str) -> pd.DataFrame:
-        """The heat map's numbers: per line of ``program_id``: ``line, code, posterior, counted``
-        and one column per annotator who labelled it (+1/-1, 0 = not labelled)."""
+        """The heat map's numbers: per line of ``program_id``: ``line, code, posterior, counted,
+        scored`` (counted in the reward: generated, not given with the prompt) and one column
+        per annotator who labelled it (+1/-1, 0 = not labelled)."""
         with self._lock:
             if self.result is None:
                 raise ValueError("nothing read yet: call refresh() first")
@@ -245,7 +260,8 @@ class CrowdDashboard(W.VBox):
             text = program_lines(self._texts.get(program_id, ""))
             out = pd.DataFrame({"line": rows["line"].to_numpy(),
                                 "code": [text[i] if i < len(text) else "" for i in rows["line"]],
-                                "posterior": rows["posterior"].to_numpy(), "counted": rows["counted"].to_numpy()})
+                                "posterior": rows["posterior"].to_numpy(), "counted": rows["counted"].to_numpy(),
+                                "scored": scored_mask(rows, self._prompts, self._texts)})
             log = self._log[self._log["program_id"] == program_id]
             log = log.drop_duplicates(["line", "annotator"], keep="last")
             wide = log.pivot(index="line", columns="annotator", values="label")
@@ -259,18 +275,19 @@ class CrowdDashboard(W.VBox):
             self.heatmap.value = "<i>No labels yet.</i>"
             return
         frame = self.posteriors_of(pid)
-        names = [c for c in frame.columns if c not in ("line", "code", "posterior", "counted")]
+        names = [c for c in frame.columns if c not in ("line", "code", "posterior", "counted", "scored")]
         rel = self.model.reliabilities
-        scores = self.result.scores
-        row = scores[scores["program_id"] == pid].iloc[0]
         tau = self.model.tau
+        lines = self.result.lines
+        row = shape_table(lines[lines["program_id"] == pid], tau, prompts=self._prompts,
+                          programs=self._texts).iloc[0]
         head = "".join(f"<th title='p_i = {rel[n]:.2f}' style='writing-mode:vertical-rl;font-weight:normal'>"
                        f"{html.escape(str(n))}</th>" for n in names)
         body = []
         marks = {1: ("#2ea043", "&#10003;"), -1: ("#da3633", "&#10007;")}
         votes = frame[names].to_numpy() if names else np.zeros((len(frame), 0), dtype=np.int64)
         for j, (line, code, post, counted) in enumerate(zip(frame["line"], frame["code"], frame["posterior"],
-                                                            frame["counted"])):
+                                                            frame["scored"])):
             cells = "".join("<td style='text-align:center;color:%s'>%s</td>" % marks.get(int(v), ("#999", ""))
                             for v in votes[j])
             cell = (f"<td style='background:{_colour(post)};text-align:right;padding:0 6px'>{post:.3f}</td>"
@@ -280,8 +297,9 @@ class CrowdDashboard(W.VBox):
         gold = " (gold)" if pid in self._gold_ids else ""
         self.heatmap.value = (
             f"<div class='crlhf-heatmap' data-program-id='{html.escape(pid)}'>"
-            f"<div><b>{html.escape(pid)}</b>{gold}: score s = {row['score']:.3f} "
-            f"({int(round(row['score'] * row['k']))} of {int(row['k'])} counted lines above tau = {tau:g}); "
+            f"<div><b>{html.escape(pid)}</b>{gold}: score s = {row['share']:.3f} "
+            f"({int(round(row['share'] * row['k']))} of {int(row['k'])} scored lines above tau = {tau:g}); "
+            f"all correct {row['all_correct']:.0f}, product {row['product']:.3f}; "
             f"{len(names)} annotator(s)</div>"
             "<table style='border-collapse:collapse;font-size:12px'>"
             f"<tr><th>#</th><th style='text-align:left'>line</th><th>P(correct)</th>{head}</tr>"

@@ -33,8 +33,9 @@ def test_sft_refuses_missing_data_with_exit_code_2(tmp_path, capsys):
 
 def test_demo_quick_evaluates_trains_and_reports(tmp_path):
     start = time.perf_counter()
-    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--quick", "--out", str(tmp_path), "--reward-shape", "product"]) == 0
     assert time.perf_counter() - start < 120
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["reward_shape"] == "product"
     report = (tmp_path / "report.md").read_text()
     assert "baseline" in report and "w/cRLHF" in report and "reward_mean" in report
     results = json.loads((tmp_path / "results.json").read_text())
@@ -47,3 +48,12 @@ def test_demo_quick_evaluates_trains_and_reports(tmp_path):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
         assert json.loads((tmp_path / f"{name}.json").read_text())
     assert (tmp_path / "run" / "metrics.csv").is_file()
+
+
+def test_demo_reward_defaults_and_choices(capsys):
+    from crlhf.loop import LoopConfig
+
+    assert (LoopConfig().reward, LoopConfig().reward_shape, LoopConfig().credit) == ("bayes", "share", "sequence")
+    with pytest.raises(SystemExit):
+        main(["demo", "--reward-shape", "mean"])
+    assert "invalid choice: 'mean'" in capsys.readouterr().err

@@ -128,6 +128,48 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
     assert got == pytest.approx(want)
 
 
+@pytest.mark.parametrize("shape,credit", [("product", "blame"), ("all_correct", "line_end")])
+def test_reward_shape_and_credit(policy, tasks, tmp_path, shape, credit, monkeypatch):
+    """The round's rewards are the shape's (replayed from the log), and PPO receives the credit's
+    per-token rewards or advantage weights, one per response token, summing to the score."""
+    from crlhf import reward as R
+    from crlhf.ppo import PPOTrainer
+
+    seen = {}
+    step = PPOTrainer.step_completions
+
+    def record(self, completions, scores, **kw):
+        seen.update(kw, scores=list(scores), lengths=[len(c.token_ids) for c in completions])
+        return step(self, completions, scores, **kw)
+
+    monkeypatch.setattr(PPOTrainer, "step_completions", record)
+    cfg = config(tmp_path, rounds=1, reward_shape=shape, credit=credit)
+    run_loop(policy, tasks, cfg, progress=False)
+    d = tmp_path / "run"
+    assert LoopConfig.load(d).reward_shape == shape and LoopConfig.load(d).credit == credit
+    programs = pd.read_csv(d / "programs.csv", dtype={"program_id": object, "task_id": object})
+    log, texts, gold = saved_log(d, 1)
+    model = CrowdModel().add_annotators(json.loads((d / "annotators.json").read_text()))
+    lines = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold, programs=texts).lines
+    by_id = {t.task_id: t for t in tasks}
+    for p, tid, got in zip(programs["program_id"], programs["task_id"], programs["reward"]):
+        post = lines.loc[lines["program_id"] == p, "posterior"].to_numpy()
+        assert got == pytest.approx(R.score(post, generated(texts[p], by_id[tid]), shape))
+    if credit == "blame":
+        assert seen["token_rewards"] is None and len(seen["advantage_weights"]) == len(programs)
+        assert [len(w) for w in seen["advantage_weights"]] == seen["lengths"]
+        assert all(set(np.unique(w)) <= {0.0, 1.0} for w in seen["advantage_weights"])
+    else:
+        assert seen["advantage_weights"] is None and [len(u) for u in seen["token_rewards"]] == seen["lengths"]
+        # the baseline is 'none': each program's return (dense + last token) is its score
+        totals = [float(np.sum(u)) + s for u, s in zip(seen["token_rewards"], seen["scores"])]
+        assert totals == pytest.approx(programs["reward"].tolist())
+    with pytest.raises(ValueError, match=r"LoopConfig.reward_shape must be one of \('share', 'all_correct', 'product'\)"):
+        LoopConfig(reward_shape="mean")
+    with pytest.raises(ValueError, match="LoopConfig.credit must be one of"):
+        LoopConfig(credit="token")
+
+
 def test_resume_continues_at_round_3_in_the_same_state(policy, tasks, tmp_path):
     def fresh():
         return tiny.load(device="cpu")
@@ -208,6 +250,9 @@ def test_store_path_waits_for_labels_written_by_another_thread(policy, tasks, tm
     assert (log[log["program_id"].isin(set(programs["program_id"]))].groupby("program_id")["annotator"]
             .nunique() == 3).all()
     assert programs["reward"].tolist() == pytest.approx(programs["s_bayes"].tolist())
+    # the exported dataset pays each program what the loop paid it (one reward, crlhf/reward.py)
+    data = store.dataset().set_index("program_id")
+    assert data.loc[programs["program_id"], "score"].tolist() == pytest.approx(programs["reward"].tolist())
     # the crowd model replays from the run folder to the same state
     loop = Loop(policy, tasks, cfg, store=store, progress=False)
     assert loop._resume()

@@ -144,6 +144,54 @@ def test_loss_terms_equal_a_hand_computation(device):
     assert trainer.value_head.summary.weight.grad.abs().sum() > 0
 
 
+def test_token_rewards_and_advantage_weights_equal_a_hand_computation():
+    """Per-token rewards u_t join r_t; weights w_t scale the whitened advantages where they are
+    negative, and leave the returns (value targets) alone."""
+    T, beta, gamma, lam = 0.9, 0.2, 1.0, 0.95
+    cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, lam=lam, mixed_precision="no")
+    model = tiny_gpt2(4)
+    trainer = PPOTrainer(model, None, cfg)
+    perturb(model, 0.3, seed=5)
+    with torch.no_grad():
+        trainer.value_head.summary.weight.normal_(0, 0.5)
+    u = [[0.0, 0.25, 0.0, 0.5], [0.1, 0.0]]
+    w = [[1.0, 0.0, 0.5, 0.0], [0.0, 1.0]]
+    ro = trainer.rollout(QUERIES, RESPONSES, SCORES, token_rewards=u, advantage_weights=w)
+    plain = trainer.rollout(QUERIES, RESPONSES, SCORES)
+    adv, rets = [], []
+    with torch.no_grad():
+        for q, r, s, ui in zip(QUERIES, RESPONSES, SCORES, u):
+            logp, _, v = seq_terms(model, trainer.value_head, q, r, T)
+            ref_logp, _, _ = seq_terms(trainer.ref_model, None, q, r, T)
+            rew = [-beta * (logp[t] - ref_logp[t]).item() + ui[t] for t in range(len(r))]
+            rew[-1] += s
+            a, last = [0.0] * len(r), 0.0
+            for t in reversed(range(len(r))):
+                next_v = v[t + 1].item() if t + 1 < len(r) else 0.0
+                last = rew[t] + gamma * next_v - v[t].item() + gamma * lam * last
+                a[t] = last
+            adv.append(torch.tensor(a))
+            rets.append(torch.tensor(a) + v)
+    flat = torch.cat(adv)
+    white = [(a - flat.mean()) / torch.sqrt(((flat - flat.mean()) ** 2).mean() + 1e-8) for a in adv]
+    weighted = [torch.where(a < 0, a * torch.tensor(wi), a) for a, wi in zip(white, w)]
+    for i, r in enumerate(RESPONSES):
+        n = len(r)
+        torch.testing.assert_close(ro.advantages[i, :n], weighted[i], atol=1e-5, rtol=0)
+        torch.testing.assert_close(ro.returns[i, :n], rets[i], atol=1e-5, rtol=0)
+    assert (ro.rewards - plain.rewards)[0, :4].tolist() == pytest.approx(u[0], abs=1e-6)
+    assert any((white[i] < 0).any() and (weighted[i] != white[i]).any() for i in range(2))  # weights bite
+    assert any((white[i] > 0).any() for i in range(2))
+    with pytest.raises(ValueError, match=r"token_rewards\[1\] has 3 values for 2 response tokens"):
+        trainer.rollout(QUERIES, RESPONSES, SCORES, token_rewards=[u[0], [0.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"advantage_weights\[0\] must lie in \[0.0, 1.0\]"):
+        trainer.rollout(QUERIES, RESPONSES, SCORES, advantage_weights=[[2.0, 0, 0, 0], [1, 1]])
+    with pytest.raises(ValueError, match="token_rewards.*finite"):
+        trainer.step(QUERIES, RESPONSES, SCORES, token_rewards=[[float("nan")] * 4, [0, 0]])
+    stats = trainer.step(QUERIES, RESPONSES, SCORES, token_rewards=u, advantage_weights=w)
+    assert math.isfinite(stats["loss"])
+
+
 def sequence_logprob(model, q, r):
     with torch.no_grad():
         logp, _, _ = seq_terms(model, None, q, r, 1.0)

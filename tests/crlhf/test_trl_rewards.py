@@ -76,8 +76,29 @@ def test_task_lookup_and_sources(tasks):
         fn(None, ["x"], task_id=["nope"])
     with pytest.raises(ValueError):
         CrowdReward(tasks, labels_per_program=99)
-    with pytest.raises(ValueError):
-        CrowdReward(tasks, reward="majority")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        CrowdReward(tasks, reward="reward_model")
+    with pytest.raises(ValueError, match="shape must be one of"):
+        CrowdReward(tasks, shape="mean")
+    # every source of crlhf.reward, every shape: the reference is right on every line, the
+    # oracle pays it 1 under each shape, and an empty completion gets 0 from every source
+    for shape in ("share", "all_correct", "product"):
+        oracle = CrowdReward(tasks, reward="oracle", shape=shape)
+        assert oracle([tasks[1].prompt] * 2, [tasks[1].reference, ""]) == [1.0, 0.0]
+    for source in ("majority", "single", "dawid_skene", "bayes"):
+        fn = CrowdReward(tasks, reward=source, shape="product")
+        got = fn([tasks[1].prompt] * 2, [tasks[1].reference, ""])
+        assert 0.0 <= got[0] <= 1.0 and got[1] == 0.0
+        if source == "majority":  # the product of the vote shares over the generated lines
+            program = fn.last["program"][0]
+            mask = counted_lines(program)
+            mask[:tasks[1].prompt.count("\n")] = False
+            lab = fn.last_labels[fn.last_labels.program_id == fn.last["program_id"][0]]
+            share = lab.groupby("line")["label"].apply(lambda x: float((x == 1).mean()))
+            expect = float(np.prod([share.get(i, 0.0) for i in np.flatnonzero(mask)]))
+            assert got[0] == pytest.approx(expect) and expect > 0
+        if source == "single":
+            assert got[0] in (0.0, 1.0)
     ds = trl_dataset(tasks)
     assert ds.column_names == ["prompt", "task_id"] and len(ds) == len(tasks)
 

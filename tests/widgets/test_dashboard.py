@@ -66,6 +66,29 @@ def test_refresh_is_the_store_replay_and_reads_only_what_is_new(store, monkeypat
     assert "3 programs labelled" in dash.status.value
 
 
+def test_scores_are_the_exported_datasets_and_skip_the_prompt(store):
+    """The dashboard's rewards are crlhf.reward's over the generated lines: the score that
+    LabelStore.dataset exports; an empty completion (the prompt alone) scores 0."""
+    prompt = "def f(x):\n    \"\"\"Double x.\"\"\"\n"
+    store.add_task("t0", prompt)
+    store.add_programs([{"program_id": "full", "program": prompt + "    y = 2 * x\n    return y\n"},
+                        {"program_id": "empty", "program": prompt}], task_id="t0")
+    tokens = store.register_annotators(["a", "b"])
+    store.add_labels(tokens["a"], [("full", 0, 1), ("full", 1, 1), ("full", 2, 1), ("full", 3, -1),
+                                   ("empty", 0, 1), ("empty", 1, 1)])
+    store.add_labels(tokens["b"], [("full", 2, 1), ("full", 3, 1), ("empty", 0, 1)])
+    dash = CrowdDashboard(store, autostart=False)
+    data = store.dataset().set_index("program_id")
+    got = dash.scores.set_index("program_id")
+    assert got.loc[["full", "empty"], "score"].tolist() == data.loc[["full", "empty"], "score"].tolist()
+    assert got.loc["empty", "score"] == 0.0 and got.loc["empty", "k"] == 0 and got.loc["full", "k"] == 2
+    assert dash.result.scores.set_index("program_id").loc["empty", "score"] == 1.0  # the crowd's own, all lines
+    frame = dash.posteriors_of("full")
+    assert frame["scored"].tolist() == [False, False, True, True]
+    dash.select("empty")
+    assert "0 of 0 scored lines" in dash.heatmap.value and "product 0.000" in dash.heatmap.value
+
+
 def test_posterior_of_two_annotators_by_hand(store):
     tokens = store.register_annotators(["a", "b"])
     store.add_labels(tokens["a"], [("p1", 0, 1), ("p1", 1, 1)])

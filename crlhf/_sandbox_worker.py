@@ -1684,13 +1684,16 @@ def _probe_programs(canary_dir, secret_path, checker_pid, canary_pid, thread_cap
             "result = ('created ' + ', '.join(made)) if made else 'blocked'"), None),
         "thread_bomb": (wrap(
             "import threading\n"
+            "import time\n"
             "threading.stack_size(65536)\n"
             "gate = threading.Event()\n"
-            "started = 0\n"
+            "started, until = 0, time.monotonic() + 2.0\n"
             "try:\n"
             f"    for _ in range({thread_cap + 32}):\n"
             "        threading.Thread(target=gate.wait, daemon=True).start()\n"
             "        started += 1\n"
+            "        if time.monotonic() > until:  # slow thread starts: the count decides\n"
+            "            break\n"
             "except RuntimeError:\n"
             "    pass\n"
             f"result = ('started ' if started > {thread_cap} else 'blocked at ') + str(started)"),
@@ -1862,7 +1865,8 @@ class Checker:
 
 def _worker_main(host_fd, config):
     host = socket.socket(fileno=host_fd)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # No PR_SET_PDEATHSIG here: it fires when the host *thread* that started this worker ends
+    # (a pool first used from a short-lived thread). The worker ends when the host hangs up.
     _prctl(PR_SET_DUMPABLE, 0)
     namespaces, ns_reason = unshare_namespaces(config["network_namespace"])
     if not config["network_namespace"]:

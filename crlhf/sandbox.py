@@ -562,6 +562,8 @@ class Sandbox:
                             worker.deadline = time.monotonic() + limit
                         worker.queue.append(index)
                 busy = {w.sock: w for w in self._workers if w.queue}
+                if not busy:  # every send failed: the retired workers' jobs go to their successors
+                    continue
                 wait = max(0.0, min(w.deadline for w in busy.values()) - time.monotonic())
                 ready, _, _ = select.select(list(busy), [], [], wait)
                 for sock in ready:

@@ -540,6 +540,24 @@ sys.exit(2)
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+def test_a_pool_started_from_a_short_lived_thread_keeps_serving():
+    """Workers must outlive the host thread that started them (a thread pool, a notebook
+    callback): only the host process's end may stop them."""
+    import threading
+
+    with Sandbox(workers=1, bwrap=False) as box:
+        first = []
+        starter = threading.Thread(target=lambda: first.append(box.check(GOOD, MBPP_TEST)))
+        starter.start()
+        starter.join()
+        worker = box._workers[0]
+        time.sleep(0.5)  # a worker tied to that thread would be dead by now
+        assert first[0].passed
+        assert worker.proc.poll() is None, "the worker died with the thread that started it"
+        assert box.check(GOOD, HE_TEST, "add").passed
+        assert box._workers[0] is worker
+
+
 # --------------------------------------------------------------------------- fail closed
 
 def test_a_sandbox_without_a_filesystem_layer_refuses_to_start():

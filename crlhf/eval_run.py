@@ -28,7 +28,8 @@ have drawn (for the same batch size and device). ``--n``, ``--temperatures``, ``
 model, ``--max-new-tokens``, ``--seed`` and the MBPP file and style may not, since the stored
 samples depend on them.
 
-Sampling and checking overlap: a block is checked in the sandbox while the next one is sampled.
+Sampling and checking overlap: a block is checked in the sandbox (the run's own
+``crlhf.sandbox.Sandbox`` pool, ``--workers`` processes) while the next one is sampled.
 """
 
 from __future__ import annotations
@@ -329,14 +330,18 @@ def sample_block(policy, block: Block, cfg: EvalConfig, max_new_tokens: int) -> 
     return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result)]
 
 
-def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig) -> list[dict]:
-    """The sandbox's verdicts on a block's completions, as samples-file rows."""
+def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, sandbox=None) -> list[dict]:
+    """The sandbox's verdicts on a block's completions, as samples-file rows (``sandbox``: a
+    ``crlhf.sandbox.Sandbox``; default the shared pool of ``crlhf.sandbox.check_many``)."""
     from .sandbox import check_many
 
     keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions)
              for j, comp in zip(block.indices, comps)]
-    results = check_many([task.check_item(comp) for task, _, comp in keyed], timeout=cfg.timeout,
-                         workers=cfg.workers, progress=False)
+    items = [task.check_item(comp) for task, _, comp in keyed]
+    if sandbox is not None:
+        results = sandbox.check_many(items, timeout=cfg.timeout, progress=False)
+    else:
+        results = check_many(items, timeout=cfg.timeout, workers=cfg.workers, progress=False)
     return [{"task_id": task.task_id, "temperature": block.temperature, "sample": j, "completion": comp,
              "passed": bool(res.passed), "status": res.status, "detail": res.detail[:200]}
             for (task, j, comp), res in zip(keyed, results)]
@@ -461,6 +466,12 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
                                                  "block_rows": BLOCK_ROWS}, indent=1) + "\n")
     stats = {"sampled": 0, "reused": 0, "blocks": 0, "sampling_s": 0.0, "checking_s": 0.0}
     start = time.perf_counter()
+    from .sandbox import Sandbox
+
+    # The run's own pool, started here: a sandbox worker dies with the thread that started it
+    # (PR_SET_PDEATHSIG), so it must not be started by the short-lived checking thread.
+    sandbox = Sandbox(cfg.workers)
+    sandbox.layers()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crlhf-eval-check")
     try:
         for name, tasks in p.task_sets.items():
@@ -478,13 +489,15 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
                     stats["sampling_s"] += time.perf_counter() - t0
                     while len(pending) >= 2:  # bound the completions held in memory
                         pending.pop(0).result()
-                    pending.append(pool.submit(_check_and_write, block, completions, cfg, path, stats, bar))
+                    pending.append(pool.submit(_check_and_write, block, completions, cfg, sandbox, path, stats,
+                                               bar))
             finally:
                 for fut in pending:  # what was sampled before an interruption is still checked and saved
                     fut.result()
                 bar.close()
     finally:
         pool.shutdown(wait=True)
+        sandbox.close()
     stats["wall_s"] = time.perf_counter() - start
     results = summarize_run(out, cfg, p.task_sets, identity)
     results["invocation"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}
@@ -492,9 +505,9 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
     return results
 
 
-def _check_and_write(block, completions, cfg, path, stats, bar):
+def _check_and_write(block, completions, cfg, sandbox, path, stats, bar):
     t0 = time.perf_counter()
-    rows = check_block(block, completions, cfg)
+    rows = check_block(block, completions, cfg, sandbox)
     stats["checking_s"] += time.perf_counter() - t0
     append_rows(path, rows)
     stats["sampled"] += len(rows)

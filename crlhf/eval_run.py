@@ -446,11 +446,13 @@ def _compare(saved: dict | None, now: dict, out: Path, keys) -> None:
 
 
 def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progress: bool = True,
-             prepared: Prepared | None = None) -> dict:
+             prepared: Prepared | None = None, echo: bool = True) -> dict:
     """Run (or resume) an evaluation into the run folder; returns what ``results.json`` holds.
 
-    The returned ``"invocation"`` entry says how many samples this call drew and checked and how
-    long sampling (main thread) and checking (a background thread, overlapping) took."""
+    The returned ``"invocation"`` entry says how many samples this call drew and checked
+    (``sampled``; ``reused``: found in the folder), in how many blocks, and the seconds of
+    sampling (main thread), checking (a background thread, overlapping it), the sandbox pool's
+    start-up, and the whole (``wall_s``, from after the start-up to the last verdict)."""
     from tqdm.auto import tqdm
 
     p = prepared or prepare(cfg, policy=policy, task_sets=task_sets, progress=progress)
@@ -464,14 +466,16 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
         identity.update({k: v for k, v in saved.items() if identity.get(k) is None})
     (out / "config.json").write_text(json.dumps({"config": asdict(cfg), "sampling": identity,
                                                  "block_rows": BLOCK_ROWS}, indent=1) + "\n")
-    stats = {"sampled": 0, "reused": 0, "blocks": 0, "sampling_s": 0.0, "checking_s": 0.0}
-    start = time.perf_counter()
     from .sandbox import Sandbox
 
+    stats = {"sampled": 0, "reused": 0, "blocks": 0, "sampling_s": 0.0, "checking_s": 0.0}
+    t0 = time.perf_counter()
     # The run's own pool, started here: a sandbox worker dies with the thread that started it
     # (PR_SET_PDEATHSIG), so it must not be started by the short-lived checking thread.
     sandbox = Sandbox(cfg.workers)
     sandbox.layers()
+    start = time.perf_counter()
+    stats["sandbox_start_s"] = start - t0
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crlhf-eval-check")
     try:
         for name, tasks in p.task_sets.items():
@@ -499,7 +503,7 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
         pool.shutdown(wait=True)
         sandbox.close()
     stats["wall_s"] = time.perf_counter() - start
-    results = summarize_run(out, cfg, p.task_sets, identity)
+    results = summarize_run(out, cfg, p.task_sets, identity, echo=echo)
     results["invocation"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     return results
@@ -554,8 +558,9 @@ def table_one(model: str, results: dict, ks) -> str:
     return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(cells) + " |"])
 
 
-def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict) -> dict:
-    """Write ``table.md`` and ``passk.png``/``.json`` from the samples files; return the results."""
+def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict, echo: bool = True) -> dict:
+    """Write ``table.md`` and ``passk.png``/``.json`` from the samples files (``echo``: print the
+    table too); return the results."""
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:
@@ -576,7 +581,8 @@ def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict) -
     title = (f"crlhf eval: {label}, n = {cfg.n} samples per task and temperature, T in "
              f"{', '.join(f'{t:g}' for t in cfg.temperatures)}; best pass@k (%) over temperatures")
     (out / "table.md").write_text(f"{title}\n\n{table}\n")
-    print(f"\n{title}\n\n{table}\n")
+    if echo:
+        print(f"\n{title}\n\n{table}\n")
     fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.6), squeeze=False)
     for ax, (name, passk) in zip(axes[0], frames.items()):
         plot_passk(passk, ax=ax)

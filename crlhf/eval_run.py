@@ -114,7 +114,7 @@ class EvalConfig:
             if getattr(self, name) is not None:
                 setattr(self, name, _positive("--" + name.replace("_", "-"), getattr(self, name)))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"--seed must be an integer, got {self.seed!r}")
+            raise TypeError(f"--seed must be an integer, got {self.seed!r}")
         if self.mbpp_style not in MBPP_STYLES:
             raise ValueError(f"--mbpp-style must be one of {MBPP_STYLES}, got {self.mbpp_style!r}")
         if not isinstance(self.timeout, (int, float)) or not 0 < float(self.timeout) <= 600:
@@ -395,7 +395,7 @@ class Prepared:
     max_new_tokens: int
 
 
-def prepare(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progress: bool = True) -> Prepared:
+def prepare(cfg: EvalConfig, policy=None, task_sets: dict | None = None) -> Prepared:
     """Validate a run before any sampling: load tasks and model, check the run folder's config.
 
     ``policy``/``task_sets`` replace the model named by ``cfg.model`` and the task loaders
@@ -455,7 +455,7 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
     start-up, and the whole (``wall_s``, from after the start-up to the last verdict)."""
     from tqdm.auto import tqdm
 
-    p = prepared or prepare(cfg, policy=policy, task_sets=task_sets, progress=progress)
+    p = prepared or prepare(cfg, policy=policy, task_sets=task_sets)
     cfg, out = p.cfg, p.out
     out.mkdir(parents=True, exist_ok=True)
     for k in cfg.dropped_ks:
@@ -551,7 +551,7 @@ def table_one(model: str, results: dict, ks) -> str:
     """The Table-I row as markdown: for each task set and k, the best pass@k (%) and its temperature."""
     head = ["model"] + [f"{DISPLAY[s]} pass@{k}" for s in results for k in ks]
     cells = [model]
-    for name, res in results.items():
+    for res in results.values():
         for k in ks:
             best = res["best"].get(f"pass@{k}")
             cells.append(f"{_pct(best['pass_at_k'])} (T={best['temperature']:g})" if best else "n/a")
@@ -663,8 +663,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = config_from_args(args)
-        prepared = prepare(cfg, progress=not args.quiet)
-    except ValueError as exc:
+        prepared = prepare(cfg)
+    except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     try:
         results = run_eval(cfg, prepared=prepared, progress=not args.quiet)

@@ -15,7 +15,8 @@ def run(tmp_path, *args):
     out = tmp_path / "eval.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "eval_throughput.py"), *args, "--json", str(out)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc.stdout
 
@@ -49,7 +50,7 @@ def test_cpu_path_and_the_gpu_code_on_cpu(tmp_path):
         assert f"{row['per_s']:.2f}" in printed_row(gpu_text, row["measure"])
     steady = [r for r in gpu["rows"] if "next blocks (resumed run)" in r["measure"]]
     assert len(steady) == 2 and all(r["note"].startswith("8 reused") for r in steady)  # the warm-up block resumed
-    for cache, est in gpu["estimates"].items():
+    for est in gpu["estimates"].values():
         assert est["overlapped_s"] == max(est["generation_s"], est["verdicts_s"])
     assert "SMOKE RUN ON CPU" in stdout
 

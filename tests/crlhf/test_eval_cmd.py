@@ -266,3 +266,39 @@ def test_blocks_are_fixed_groups_with_their_own_seeds():
     assert [t.task_id for t in first.tasks] == [tasks[1].task_id] and first.indices == list(range(150, 200))
     assert again[1].tasks == [tasks[2]] and again[1].seed == blocks[0].seed
     assert sum(b.size for b in again) == sum(b.size for b in blocks) - 350
+
+
+class ScriptedPolicy:
+    """A stand-in model: the reference completion for the tasks in ``right``, a wrong one elsewhere."""
+
+    max_positions = None
+
+    def __init__(self, tasks, right):
+        self.by_prompt = {t.prompt: t for t in tasks}
+        self.right = set(right)
+
+    def sample(self, prompts, n=1, **kwargs):
+        from types import SimpleNamespace
+
+        out = []
+        for p in prompts:
+            task = self.by_prompt[p]
+            text = task.reference if task.task_id in self.right else "    return None\n"
+            out.append([SimpleNamespace(text=text + "\ndef junk(:\n")] * n)  # cut at the stop sequence
+        return out
+
+
+def test_verdicts_through_the_python_api_with_a_scripted_model(tmp_path):
+    data = tmp_path / "mbpp.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in MBPP_ROWS))
+    tasks = eval_run.load_task_set("mbpp", mbpp=str(data))
+    cfg = eval_run.EvalConfig(model="scripted", tasks=("mbpp",), n=2, temperatures=(0.2, 0.8), ks=(1, 2),
+                              out=str(tmp_path / "run"), mbpp=str(data))
+    results = eval_run.run_eval(cfg, policy=ScriptedPolicy(tasks, right={"mbpp/12"}), progress=False, echo=False)
+    mbpp = results["task_sets"]["mbpp"]
+    assert mbpp["pass@1"] == {"0.2": 0.5, "0.8": 0.5} and mbpp["pass@2"] == {"0.2": 0.5, "0.8": 0.5}
+    assert mbpp["statuses"] == {"passed": 4, "failed": 4}
+    rows = rows_of(tmp_path / "run" / "mbpp_samples.jsonl")
+    assert all(r["passed"] == (r["task_id"] == "mbpp/12") for r in rows)
+    assert all("junk" not in r["completion"] for r in rows)
+    assert results["invocation"]["sampled"] == 8 and results["invocation"]["reused"] == 0

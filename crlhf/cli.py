@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--credit", default="sequence", choices=list(CREDITS),
                            help="how the score reaches the tokens (default sequence)")
         p.add_argument("--quick", action="store_true", help="a small, fast run")
-    from . import classroom, sft, tiny
+    from . import classroom, eval_run, sft, tiny
 
+    eval_run.build_parser(sub.add_parser("eval", help="pass@k of a model on HumanEval/MBPP (Table I), resumable"))
     sft.add_arguments(sub.add_parser("sft", help="fine-tune a causal LM on text-to-code pairs"))
     classroom.build_parser(sub.add_parser("classroom", help="serve the annotation app to a class (Voila)"))
     tiny_sub = sub.add_parser("tiny", help="the embedded tiny coder").add_subparsers(dest="tiny_command",
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     tiny.add_train_arguments(tiny_sub.add_parser("train", help="train the tiny coder from scratch"))
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    if args.command == "eval":
+        return eval_run.main(argv[argv.index("eval") + 1:])
     if args.command == "sft":
         return sft.main(argv[argv.index("sft") + 1:])
     if args.command == "classroom":

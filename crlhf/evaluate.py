@@ -110,11 +110,23 @@ def evaluate(sampler: Sampler, tasks, ks: Sequence[int] = (1, 10, 100),
         "sample": [r[2] for r in rows], "completion": [r[3] for r in rows],
         "passed": [res.passed for res in results], "status": [res.status for res in results],
     })
+    return summarize(samples, ks)
+
+
+def summarize(samples: pd.DataFrame, ks: Sequence[int]) -> EvalResult:
+    """pass@k from a frame of checked samples (``task_id, temperature, passed``, one row per
+    sample): ``c`` and ``n`` per task and temperature, then the unbiased estimator
+    ``1 - C(n-c, k) / C(n, k)`` averaged over tasks, for each k (every k must be <= each n)."""
+    missing = {"task_id", "temperature", "passed"} - set(samples.columns)
+    if missing:
+        raise ValueError(f"samples lacks column(s) {sorted(missing)}")
+    ks = sorted({int(k) for k in ks})
     per_task = (samples.groupby(["task_id", "temperature"], sort=False)
                 .passed.agg(n="size", c="sum").reset_index())
+    per_task["c"] = per_task["c"].astype(np.int64)
     passk = pd.DataFrame([
         {"temperature": temp, "k": k,
          "pass_at_k": float(np.mean(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k)))}
         for temp, g in per_task.groupby("temperature", sort=False) for k in ks
-    ])
+    ], columns=["temperature", "k", "pass_at_k"])
     return EvalResult(samples, per_task, passk)

@@ -153,30 +153,6 @@ def cpu_section(args) -> dict:
             "pass@1": results["task_sets"]["minicode"]["pass@1"]}
 
 
-def _random_codegen(device, shape):
-    """A random CodeGen of ``shape`` (benchmarks/sampling.py's shapes) and a word-level tokenizer."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import CodeGenConfig, CodeGenForCausalLM, PreTrainedTokenizerFast
-
-    from benchmarks.sampling import SHAPES
-    from crlhf.policy import Policy
-
-    V = 51200
-    vocab = {f"t{i}": i for i in range(V - 2)}
-    vocab.update({"<pad>": V - 2, "<|endoftext|>": V - 1})
-    wl = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
-    wl.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok = PreTrainedTokenizerFast(tokenizer_object=wl, pad_token="<pad>", eos_token="<|endoftext|>")
-    config = CodeGenConfig(vocab_size=V, bos_token_id=V - 1, eos_token_id=V - 1, pad_token_id=V - 2, **SHAPES[shape])
-    cuda = torch.device(device).type == "cuda"
-    dtype = torch.bfloat16 if cuda else torch.float32
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = CodeGenForCausalLM(config).to(dtype).eval()
-    return Policy(model, tok), dtype
-
-
 def humaneval_shaped(n_tasks, max_tokens=None, seed=0):
     """HumanEval tasks with prompts of random tokens, one per 3 characters of the real prompt
     (at most ``max_tokens``)."""
@@ -222,11 +198,12 @@ def generation_only(policy, tasks, per_block, cfg):
 def gpu_section(args, device, shape) -> dict:
     import torch
 
+    from benchmarks.sampling import random_codegen
     from crlhf.eval_run import EvalConfig, run_eval
 
     start = time.perf_counter()
     cuda = torch.device(device).type == "cuda"
-    policy, dtype = _random_codegen(device, shape)
+    policy, dtype = random_codegen(device, shape)
     n = args.gpu_n
     probe = EvalConfig(model="random", tasks=("humaneval",), n=n, temperatures=(0.8,), ks=(1,))
     per_block = probe.block_tasks

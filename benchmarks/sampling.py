@@ -119,29 +119,42 @@ SHAPES = {  # CodeGen-350M-mono's shape, and a small one that checks the same co
 }
 
 
-def gpu_rows(budget_s: float, device: str = "cuda", shape: str = "codegen-350M", batch: int = 64,
-             prompt_tokens: int = 64, new_tokens: int = 128) -> tuple[dict, list[dict]]:
-    """Rows for the random CodeGen-shaped model on ``device`` (``shape="smoke"`` on CPU checks the code)."""
+VOCAB = 51200  # CodeGen's; the last two ids are <pad> and <|endoftext|>
+
+
+def random_codegen(device, shape):
+    """A random CodeGen of ``shape`` (one of ``SHAPES``) in bf16 on CUDA, fp32 elsewhere, with a
+    word-level tokenizer whose tokens are ``t0 .. t51197``: ``(Policy, dtype)``."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import CodeGenConfig, CodeGenForCausalLM, PreTrainedTokenizerFast
 
     from crlhf.policy import Policy
 
-    start = time.perf_counter()
-    cuda = torch.device(device).type == "cuda"
-    V, B, P, T = 51200, batch, prompt_tokens, new_tokens
+    V = VOCAB
     vocab = {f"t{i}": i for i in range(V - 2)}
     vocab.update({"<pad>": V - 2, "<|endoftext|>": V - 1})
     wl = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
     wl.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok = PreTrainedTokenizerFast(tokenizer_object=wl, pad_token="<pad>", eos_token="<|endoftext|>")
     config = CodeGenConfig(vocab_size=V, bos_token_id=V - 1, eos_token_id=V - 1, pad_token_id=V - 2, **SHAPES[shape])
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
     torch.manual_seed(0)
     with torch.device(device):
         model = CodeGenForCausalLM(config).to(dtype).eval()
-    policy = Policy(model, tok)
+    return Policy(model, tok), dtype
+
+
+def gpu_rows(budget_s: float, device: str = "cuda", shape: str = "codegen-350M", batch: int = 64,
+             prompt_tokens: int = 64, new_tokens: int = 128) -> tuple[dict, list[dict]]:
+    """Rows for the random CodeGen-shaped model on ``device`` (``shape="smoke"`` on CPU checks the code)."""
+    import torch
+
+    start = time.perf_counter()
+    cuda = torch.device(device).type == "cuda"
+    V, B, P, T = VOCAB, batch, prompt_tokens, new_tokens
+    policy, dtype = random_codegen(device, shape)
+    model = policy.model
     ids = torch.randint(0, V - 2, (B, P), generator=torch.Generator().manual_seed(0))
     prompts = [" ".join(f"t{i}" for i in row) for row in ids.tolist()]
     input_ids, mask = ids.to(device), torch.ones_like(ids).to(device)

@@ -31,15 +31,7 @@ warm-up's extra, against the verdict time (they overlap in ``crlhf eval``). The 
 H100/H200 is under 15 minutes. ``--gpu-smoke`` runs the GPU section's code on CPU with a tiny
 CodeGen, n = 4, blocks of 2 tasks and 8 reference programs (a check of the script, not a speed).
 
-Measured on one H200 (2026-11-29, torch 2.11, transformers 5.17): about 50 samples/s (12,800 new
-tokens/s at 600 rows a block, automatic batch 988) with either cache; the static cache's warm-up
-block took 20-42 s against 13 s. Extrapolated: 33 min for HumanEval 164 x 200 x 3 at 256 new
-tokens, over the 15-minute target. Without stop sequences a block took 11.5 s against 12 s, so the
-stop check is not the cost; torch.profiler put it in CodeGen's eager attention (fp32 ``bmm`` as
-gemv kernels 38% of GPU time, dtype copies 25%, the dynamic cache's ``cat`` 18%). Smaller batches
-are slower (a block at batch 64: 60 s; 200: 16 s). On that machine the sandbox started once (then
-``crlhf eval`` ran at 50 samples/s end to end, verdicts hidden behind sampling) and once refused
-(its thread-bomb probe timed out); the script records either.
+Measured figures (CPU here, one H200): ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations

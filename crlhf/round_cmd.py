@@ -155,24 +155,23 @@ def run_round(cfg: RoundConfig, policy=None, task_sets: dict | None = None, prog
     ids = [t.task_id for t in tasks]
     if len(set(ids)) != len(ids):
         raise ValueError("--tasks: a task id appears twice")
+    if policy is None:
+        try:
+            identity, where = resolve_model(cfg.model)
+            policy = load_policy(where, device=cfg.device, dtype=cfg.dtype)
+        except OSError as exc:
+            raise ValueError(f"--model {cfg.model}: {exc}") from None
+        label = model_label(cfg.model, identity)
+    else:
+        label = cfg.model
+    max_new = resolve_max_new_tokens(policy, cfg)
+    for name, ts in task_sets.items():
+        check_prompts_fit(policy, name, ts, max_new)
     try:
         store = LabelStore(cfg.db)
     except Exception as exc:  # a bad URL, a missing driver or folder, a store of another schema version
         raise ValueError(f"--db {cfg.db}: {exc}") from None
     try:
-        if policy is None:
-            try:
-                identity, where = resolve_model(cfg.model)
-                policy = load_policy(where, device=cfg.device, dtype=cfg.dtype)
-            except OSError as exc:
-                raise ValueError(f"--model {cfg.model}: {exc}") from None
-            label = model_label(cfg.model, identity)
-        else:
-            label = cfg.model
-        max_new = resolve_max_new_tokens(policy, cfg)
-        for name, ts in task_sets.items():
-            check_prompts_fit(policy, name, ts, max_new)
-
         stored_tasks = set(store.tasks()["task_id"])
         with_gold = set(store.programs(gold=True)["task_id"].dropna())
         need_gold = [t for t in tasks if t.task_id not in with_gold] if cfg.gold else []

@@ -1,6 +1,6 @@
 """``crlhf round``: put a round of model-written programs (and gold) into a class's label store.
 
-    crlhf round --db DB --model tiny|FOLDER|HUB_NAME --tasks minicode [--programs-per-task 4]
+    crlhf round --db DB --model tiny|FOLDER|HUB_NAME --tasks SETS [--programs-per-task 4]
                 [--gold 2] [--limit K] [--temperature 0.8] [--max-new-tokens M] [--seed S] [--mbpp PATH]
 
 The instructor's step between a model and ``crlhf classroom``. In order, it:
@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_prompts_fit, derive_seed, load_policy,
@@ -61,7 +61,6 @@ class RoundConfig:
     dtype: str | None = None
     timeout: float = 3.0
     note: str = ""
-    static_cache: bool = field(default=False, init=False)  # what eval_run's helpers read
 
     def __post_init__(self):
         if not isinstance(self.db, str) or not self.db.strip():
@@ -172,7 +171,13 @@ def run_round(cfg: RoundConfig, policy=None, task_sets: dict | None = None, prog
     except Exception as exc:  # a bad URL, a missing driver or folder, a store of another schema version
         raise ValueError(f"--db {cfg.db}: {exc}") from None
     try:
-        stored_tasks = set(store.tasks()["task_id"])
+        stored = store.tasks()
+        stored_tasks = dict(zip(stored["task_id"], stored["prompt"]))
+        clash = [t.task_id for t in tasks if stored_tasks.get(t.task_id, t.prompt) != t.prompt]
+        if clash:
+            raise ValueError(f"--tasks: {len(clash)} tasks are already in the store with another prompt (e.g. "
+                             f"{clash[0]}; another --mbpp file?); use the tasks the store was filled with, or "
+                             f"another --db")
         with_gold = set(store.programs(gold=True)["task_id"].dropna())
         need_gold = [t for t in tasks if t.task_id not in with_gold] if cfg.gold else []
         made = {}
@@ -228,12 +233,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--db", required=True, metavar="DB",
                         help="the label store: a SQLite file path (created if missing) or a database URL "
                              "(postgresql+psycopg://...), as `crlhf classroom --db` takes it")
-    parser.add_argument("--model", default="tiny", metavar="NAME_OR_PATH",
-                        help="'tiny' (the packaged tiny coder, default), a model folder (config.json + weights), a "
+    parser.add_argument("--model", required=True, metavar="NAME_OR_PATH",
+                        help="'tiny' (the packaged tiny coder), a model folder (config.json + weights), a "
                              "run folder (its latest checkpoints/round-NNN/), or a Hugging Face Hub name")
-    parser.add_argument("--tasks", type=_csv(_task_set), default=("minicode",), metavar="SETS",
-                        help=f"comma-separated task sets: {', '.join(TASK_SETS)} (default minicode, the tiny "
-                             "coder's held-out family)")
+    parser.add_argument("--tasks", type=_csv(_task_set), required=True, metavar="SETS",
+                        help=f"comma-separated task sets: {', '.join(TASK_SETS)} (minicode is the tiny coder's "
+                             "held-out family)")
     parser.add_argument("--programs-per-task", type=int, default=DEFAULT_PROGRAMS_PER_TASK, metavar="N",
                         help=f"programs sampled per task in this round (default {DEFAULT_PROGRAMS_PER_TASK})")
     parser.add_argument("--gold", type=int, default=DEFAULT_GOLD, metavar="N",

@@ -130,7 +130,8 @@ def test_second_round_adds_programs_without_duplicating_tasks_or_gold(tmp_path, 
 
 def test_gold_zero_adds_no_gold_and_runs_nothing(tmp_path, checked):
     db = tmp_path / "class.db"
-    assert main(["round", "--db", str(db), "--tasks", "minicode", "--limit", "2", "--programs-per-task", "1",
+    assert main(["round", "--db", str(db), "--model", "tiny", "--tasks", "minicode", "--limit", "2",
+                 "--programs-per-task", "1",
                  "--gold", "0", "--quiet"]) == 0
     with LabelStore(str(db)) as store:
         assert len(store.programs(gold=True)) == 0
@@ -150,7 +151,7 @@ def test_gold_zero_adds_no_gold_and_runs_nothing(tmp_path, checked):
 ])
 def test_bad_options_exit_2_naming_the_option_and_write_nothing(tmp_path, capsys, extra, option):
     db = tmp_path / "class.db"
-    argv = ["round", "--db", str(db), "--tasks", "minicode", "--limit", "2", "--quiet"]
+    argv = ["round", "--db", str(db), "--model", "tiny", "--tasks", "minicode", "--limit", "2", "--quiet"]
     with pytest.raises(SystemExit) as exc:
         main(argv + extra)
     assert exc.value.code == 2
@@ -162,17 +163,58 @@ def test_bad_options_exit_2_naming_the_option_and_write_nothing(tmp_path, capsys
 def test_a_model_folder_without_a_checkpoint_is_an_error(tmp_path, capsys):
     (tmp_path / "empty_run").mkdir()
     with pytest.raises(SystemExit) as exc:
-        main(["round", "--db", str(tmp_path / "c.db"), "--model", str(tmp_path / "empty_run"), "--limit", "1"])
+        main(["round", "--db", str(tmp_path / "c.db"), "--model", str(tmp_path / "empty_run"), "--tasks",
+              "minicode", "--limit", "1"])
     assert exc.value.code == 2
     assert "--model" in capsys.readouterr().err
 
 
 def test_a_bad_db_is_an_error_naming_db(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["round", "--db", str(tmp_path / "no" / "such" / "folder" / "c.db"), "--limit", "1", "--gold", "0",
-              "--quiet"])
+        main(["round", "--db", str(tmp_path / "no" / "such" / "folder" / "c.db"), "--model", "tiny", "--tasks",
+              "minicode", "--limit", "1", "--gold", "0", "--quiet"])
     assert exc.value.code == 2
     assert "--db" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("missing", ["--model", "--tasks", "--db"])
+def test_model_tasks_and_db_are_required(tmp_path, capsys, missing):
+    given = {"--db": str(tmp_path / "c.db"), "--model": "tiny", "--tasks": "minicode"}
+    del given[missing]
+    with pytest.raises(SystemExit) as exc:
+        main(["round", *[x for kv in given.items() for x in kv]])
+    assert exc.value.code == 2
+    assert missing in capsys.readouterr().err
+    assert not (tmp_path / "c.db").exists()
+
+
+def test_tasks_stored_with_another_prompt_are_refused_before_sampling(tmp_path, sampled, capsys):
+    db = tmp_path / "class.db"
+    with LabelStore(str(db)) as store:
+        store.add_task("minicode/0/test/1", "def other():\n")
+    with pytest.raises(SystemExit) as exc:
+        run(db, 2)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--tasks" in err and "minicode/0/test/1" in err
+    assert sampled == []
+    with LabelStore(str(db)) as store:
+        assert len(store.rounds()) == 0 and len(store.programs()) == 0
+
+
+def test_gold_without_a_sandbox_is_an_error_naming_gold(tmp_path, monkeypatch, sampled, capsys):
+    import crlhf.tasks
+
+    def unavailable(*args, **kwargs):
+        raise crlhf.sandbox.SandboxUnavailable("no Landlock here (test)")
+
+    monkeypatch.setattr(crlhf.tasks, "make_gold_many", unavailable)
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path / "class.db", 1)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--gold 2" in err and "--gold 0" in err and "no Landlock here" in err
+    assert sampled == []
 
 
 def test_help_lists_every_option(capsys):

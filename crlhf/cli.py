@@ -104,9 +104,11 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--credit", default="sequence", choices=list(CREDITS),
                            help="how the score reaches the tokens (default sequence)")
         p.add_argument("--quick", action="store_true", help="a small, fast run")
-    from . import classroom, eval_run, sft, tiny
+    from . import classroom, eval_run, round_cmd, sft, tiny
 
     eval_run.build_parser(sub.add_parser("eval", help="pass@k of a model on HumanEval/MBPP (Table I), resumable"))
+    round_cmd.build_parser(sub.add_parser("round", help="put a round of sampled programs (and gold) into a "
+                                                        "class's label store, for crlhf classroom"))
     sft.add_arguments(sub.add_parser("sft", help="fine-tune a causal LM on text-to-code pairs"))
     classroom.build_parser(sub.add_parser("classroom", help="serve the annotation app to a class (Voila)"))
     tiny_sub = sub.add_parser("tiny", help="the embedded tiny coder").add_subparsers(dest="tiny_command",
@@ -116,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "eval":
         return eval_run.main(argv[argv.index("eval") + 1:])
+    if args.command == "round":
+        return round_cmd.main(argv[argv.index("round") + 1:])
     if args.command == "sft":
         return sft.main(argv[argv.index("sft") + 1:])
     if args.command == "classroom":

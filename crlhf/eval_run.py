@@ -61,6 +61,18 @@ SAMPLE_FIELDS = {"task_id": str, "temperature": (int, float), "sample": int, "co
                  "passed": bool, "status": str}
 
 
+def check_model_and_tasks(model, tasks) -> tuple:
+    """``--model`` must name a model; ``--tasks`` (a name or names) becomes a tuple of known task
+    sets without repeats. Shared by ``crlhf eval`` and ``crlhf round``."""
+    if not isinstance(model, str) or not model.strip():
+        raise ValueError(f"--model must name a model ('tiny', a folder or a hub name), got {model!r}")
+    tasks = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+    out = tuple(dict.fromkeys(_task_set(t) for t in tasks))
+    if not out:
+        raise ValueError(f"--tasks is empty; choose from {', '.join(TASK_SETS)}")
+    return out
+
+
 @dataclass
 class EvalConfig:
     """The options of ``crlhf eval`` (each field is the option of the same name).
@@ -90,12 +102,7 @@ class EvalConfig:
     dropped_ks: tuple = field(default=(), init=False)
 
     def __post_init__(self):
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"--model must name a model ('tiny', a folder or a hub name), got {self.model!r}")
-        tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
-        self.tasks = tuple(dict.fromkeys(_task_set(t) for t in tasks))
-        if not self.tasks:
-            raise ValueError(f"--tasks is empty; choose from {', '.join(TASK_SETS)}")
+        self.tasks = check_model_and_tasks(self.model, self.tasks)
         self.n = _positive("--n", self.n)
         temps = (self.temperatures,) if isinstance(self.temperatures, (int, float, str)) else self.temperatures
         self.temperatures = tuple(dict.fromkeys(_temperature(t) for t in temps))

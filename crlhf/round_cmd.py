@@ -32,8 +32,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_prompts_fit, derive_seed, load_policy,
-                       load_task_set, model_label, resolve_max_new_tokens, resolve_model)
+from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_model_and_tasks, check_prompts_fit,
+                       derive_seed, load_policy, load_task_set, model_label, resolve_max_new_tokens,
+                       resolve_model)
 
 DEFAULT_PROGRAMS_PER_TASK = 4
 DEFAULT_GOLD = 2
@@ -65,12 +66,7 @@ class RoundConfig:
     def __post_init__(self):
         if not isinstance(self.db, str) or not self.db.strip():
             raise ValueError(f"--db must be a SQLite path or a database URL, got {self.db!r}")
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise ValueError(f"--model must name a model ('tiny', a folder or a hub name), got {self.model!r}")
-        tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
-        self.tasks = tuple(dict.fromkeys(_task_set(t) for t in tasks))
-        if not self.tasks:
-            raise ValueError(f"--tasks is empty; choose from {', '.join(TASK_SETS)}")
+        self.tasks = check_model_and_tasks(self.model, self.tasks)
         self.programs_per_task = _positive("--programs-per-task", self.programs_per_task)
         if isinstance(self.gold, bool) or not isinstance(self.gold, int) or self.gold < 0:
             raise ValueError(f"--gold takes an integer >= 0 (gold programs per task), got {self.gold!r}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .passk import pass_at_k
+from .passk import bootstrap_interval, pass_at_k
 
 Sampler = Callable[[list[str], int, float], Sequence[Sequence[str]]]
 
@@ -27,7 +27,8 @@ class EvalResult:
 
     ``samples``: one row per completion (``task_id, temperature, sample, completion, passed,
     status``); ``per_task``: ``task_id, temperature, n, c``; ``passk``: ``temperature, k,
-    pass_at_k`` (the mean of the unbiased estimator over tasks).
+    pass_at_k, lo, hi`` (the mean of the unbiased estimator over tasks, and its 95% bootstrap
+    interval over tasks, :func:`crlhf.passk.bootstrap_interval`).
     """
 
     samples: pd.DataFrame
@@ -40,12 +41,16 @@ class EvalResult:
         return best.set_index("k")[["pass_at_k", "temperature"]]
 
     def to_dict(self) -> dict:
-        """``{"pass@k": {"T": value}}`` for every k and temperature, plus the best per k."""
+        """``{"pass@k": {"T": value}}`` for every k and temperature, ``"interval"``: the same keys
+        holding ``[lo, hi]`` (95% bootstrap over tasks), plus the best temperature per k."""
         out: dict = {}
         for row in self.passk.itertuples():
             out.setdefault(f"pass@{row.k}", {})[f"{row.temperature:g}"] = float(row.pass_at_k)
-        out["best"] = {f"pass@{k}": {"pass_at_k": float(r.pass_at_k), "temperature": float(r.temperature)}
-                       for k, r in self.table().iterrows()}
+            out.setdefault("interval", {}).setdefault(f"pass@{row.k}", {})[f"{row.temperature:g}"] = [
+                float(row.lo), float(row.hi)]
+        best = self.passk.loc[self.passk.groupby("k").pass_at_k.idxmax()]
+        out["best"] = {f"pass@{r.k}": {"pass_at_k": float(r.pass_at_k), "temperature": float(r.temperature),
+                                       "interval": [float(r.lo), float(r.hi)]} for r in best.itertuples()}
         out["n"] = int(self.per_task.n.max()) if len(self.per_task) else 0
         out["tasks"] = int(self.per_task.task_id.nunique())
         return out
@@ -116,7 +121,8 @@ def evaluate(sampler: Sampler, tasks, ks: Sequence[int] = (1, 10, 100),
 def summarize(samples: pd.DataFrame, ks: Sequence[int]) -> EvalResult:
     """pass@k from a frame of checked samples (``task_id, temperature, passed``, one row per
     sample): ``c`` and ``n`` per task and temperature, then the unbiased estimator
-    ``1 - C(n-c, k) / C(n, k)`` averaged over tasks, for each k (every k must be <= each n)."""
+    ``1 - C(n-c, k) / C(n, k)`` averaged over tasks, for each k (every k must be <= each n),
+    with its 95% bootstrap interval over tasks."""
     missing = {"task_id", "temperature", "passed"} - set(samples.columns)
     if missing:
         raise ValueError(f"samples lacks column(s) {sorted(missing)}")
@@ -124,9 +130,11 @@ def summarize(samples: pd.DataFrame, ks: Sequence[int]) -> EvalResult:
     per_task = (samples.groupby(["task_id", "temperature"], sort=False)
                 .passed.agg(n="size", c="sum").reset_index())
     per_task["c"] = per_task["c"].astype(np.int64)
-    passk = pd.DataFrame([
-        {"temperature": temp, "k": k,
-         "pass_at_k": float(np.mean(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k)))}
-        for temp, g in per_task.groupby("temperature", sort=False) for k in ks
-    ], columns=["temperature", "k", "pass_at_k"])
+    rows = []
+    for temp, g in per_task.groupby("temperature", sort=False):
+        for k in ks:
+            per = np.atleast_1d(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k))
+            lo, hi = bootstrap_interval(per)
+            rows.append({"temperature": temp, "k": k, "pass_at_k": float(per.mean()), "lo": lo, "hi": hi})
+    passk = pd.DataFrame(rows, columns=["temperature", "k", "pass_at_k", "lo", "hi"])
     return EvalResult(samples, per_task, passk)

@@ -51,3 +51,25 @@ def pass_at_k(n, c, k: int):
     ratio = np.exp(logs[n_arr] - logs[np.maximum(fail, k)])
     out = np.where(fail < k, 1.0, 1.0 - ratio)
     return float(out) if out.ndim == 0 else out
+
+
+def bootstrap_interval(per_task, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a mean over tasks: resample the tasks with replacement
+    ``n_boot`` times (Efron & Tibshirani 1993, ch. 13) and take the ``(1 - level)/2`` and
+    ``(1 + level)/2`` quantiles of the resampled means. ``per_task`` holds one value per task
+    (e.g. each task's pass@k from :func:`pass_at_k`); the interval says how much the mean would
+    move with another draw of tasks of the same kind, the uncertainty a benchmark of a few
+    hundred tasks carries. Seeded, so a report prints the same interval twice."""
+    values = np.asarray(per_task, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("per_task is empty: an interval needs at least one task")
+    if not np.isfinite(values).all():
+        raise ValueError("per_task holds NaN or inf")
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
+        raise ValueError(f"n_boot must be a positive int, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, values.size, size=(int(n_boot), values.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(lo), float(hi)

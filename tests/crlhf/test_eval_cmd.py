@@ -74,7 +74,8 @@ def test_eval_writes_samples_results_table_and_plot_that_agree(tmp_path, calls, 
     assert results["table_i"] in table and "| tiny |" in table and "minicode pass@4" in table
     assert results["table_i"].splitlines()[-1] in printed.out
     plotted = json.loads((out / "passk.json").read_text())["minicode"]
-    for temp, k, value in plotted["data"]:
+    for temp, k, value, lo, hi in plotted["data"]:
+        assert lo <= value <= hi
         assert value == pytest.approx(mini[f"pass@{k}"][f"{temp:g}"])
     assert (out / "passk.png").stat().st_size > 5_000
     config = json.loads((out / "config.json").read_text())

@@ -49,6 +49,9 @@ def test_pass_at_k_over_temperatures_and_the_table_i_view(tasks, tmp_path):
     saved = json.loads(result.save(tmp_path / "eval.json").read_text())
     assert saved["pass@1"]["0.2"] == pytest.approx(expect(passing[0.2], 1))
     assert saved["best"]["pass@5"]["temperature"] == 0.8 and saved["tasks"] == 4
+    lo, hi = saved["interval"]["pass@1"]["0.2"]  # 4 tasks at 1.0, 0, 0.2, 0: a wide interval around 0.3
+    assert lo <= expect(passing[0.2], 1) <= hi and hi - lo > 0.2
+    assert saved["best"]["pass@1"]["interval"] == saved["interval"]["pass@1"]["0.8"]
     fig = plot_passk(result.passk)
     assert len(fig.axes[0].lines) == 2
 

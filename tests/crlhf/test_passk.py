@@ -94,3 +94,26 @@ def test_vector_equals_elementwise(cs, k):
     for g, c in zip(got, cs):
         assert g == pass_at_k(n, c, k)
         assert close(g, exact(n, c, k))
+
+
+def test_bootstrap_interval_brackets_the_mean_and_narrows_with_tasks():
+    from crlhf.passk import bootstrap_interval
+
+    rng = np.random.default_rng(0)
+    few = rng.random(20) < 0.4
+    many = rng.random(2000) < 0.4
+    lo, hi = bootstrap_interval(few.astype(float))
+    assert lo <= few.mean() <= hi and 0.0 <= lo < hi <= 1.0
+    lo2, hi2 = bootstrap_interval(many.astype(float))
+    assert lo2 <= many.mean() <= hi2
+    assert (hi2 - lo2) < (hi - lo) / 4  # width ~ 1/sqrt(tasks)
+    assert bootstrap_interval(few.astype(float), seed=3) == bootstrap_interval(few.astype(float), seed=3)
+    assert bootstrap_interval([0.5, 0.5, 0.5]) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize("bad, field", [([], "empty"), ([0.1, np.nan], "NaN"), ([0.1, np.inf], "NaN")])
+def test_bootstrap_interval_rejects_bad_values(bad, field):
+    from crlhf.passk import bootstrap_interval
+
+    with pytest.raises(ValueError, match=field):
+        bootstrap_interval(bad)

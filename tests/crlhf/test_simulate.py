@@ -327,6 +327,7 @@ def test_synthetic_log_shape_and_skill():
     assert len(everyone) == 80
 
 
+@pytest.mark.perf
 def test_synthetic_log_million_labels_is_fast():
     synthetic_log(100, 10, 30, 4)  # warm up
     best = math.inf

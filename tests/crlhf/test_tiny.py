@@ -35,16 +35,21 @@ def test_packaged_checkpoint_is_small_and_complete():
     assert info["max_steps"] is None
 
 
-def test_load_returns_a_ready_policy_in_under_two_seconds():
+@pytest.mark.perf
+def test_load_takes_under_two_seconds():
     # One-time library imports (torch, transformers' GPT-2 and tokenizer modules) are not the
     # checkpoint's cost; any use of the kit pays them once.
     from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel  # noqa: F401
 
     start = time.perf_counter()
-    policy = tiny.load(device="cpu")
+    tiny.load(device="cpu")
     elapsed = time.perf_counter() - start
-    assert isinstance(policy, Policy)
     assert elapsed < 2.0, f"tiny.load() took {elapsed:.2f} s"
+
+
+def test_load_returns_a_ready_policy():
+    policy = tiny.load(device="cpu")
+    assert isinstance(policy, Policy)
     n_params = sum(p.numel() for p in policy.model.parameters())
     assert 2e5 < n_params < 5e6
     assert policy.tokenizer.padding_side == "left"

@@ -80,6 +80,7 @@ def test_the_shape_control_shows_what_each_shape_pays(crowd_10k):
         ThresholdExplorer(log, shape="mean")
 
 
+@pytest.mark.perf
 def test_every_change_within_200_ms_on_10k_labels(crowd_10k):
     log, gold, truth = crowd_10k
     ex = ThresholdExplorer(log, truth=truth, gold=gold)

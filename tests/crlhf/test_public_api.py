@@ -1,0 +1,30 @@
+"""The package's public API: lazy attributes that resolve to the owning modules' objects."""
+
+import subprocess
+import sys
+
+import pytest
+
+import crlhf
+
+
+def test_import_crlhf_loads_no_heavy_module():
+    code = ("import sys, crlhf; heavy = [m for m in ('torch', 'transformers', 'pandas', 'sqlalchemy', "
+            "'matplotlib', 'scipy') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("name", [n for n in crlhf.__all__ if n != "__version__"])
+def test_every_export_is_the_owning_modules_object(name):
+    import importlib
+
+    value = getattr(crlhf, name)
+    owner = importlib.import_module(crlhf._EXPORTS[name])
+    assert value is getattr(owner, name)
+    assert name in dir(crlhf)
+
+
+def test_an_unknown_attribute_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        crlhf.Nope  # noqa: B018

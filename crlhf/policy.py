@@ -191,6 +191,15 @@ def _eval_mode(model):
         model.train(was_training)
 
 
+@contextlib.contextmanager
+def peft_quiet():
+    """Hide the FutureWarning PEFT triggers by reading a transformers 5.x property it has not
+    caught up with (``is_gradient_checkpointing``); nothing else is hidden."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def add_lora(model, r: int = 16, alpha: float = 32.0, dropout: float = 0.05,
              target_modules: Sequence[str] | None = None):
     """``model`` with a fresh LoRA adapter (Hu et al. 2021; PEFT ``get_peft_model``): only the
@@ -211,8 +220,7 @@ def add_lora(model, r: int = 16, alpha: float = 32.0, dropout: float = 0.05,
                         # GPT-2-style Conv1D layers store their weight transposed
                         fan_in_fan_out=any(isinstance(m, Conv1D) for m in model.modules()))
     try:
-        with warnings.catch_warnings():  # PEFT calls a transformers property deprecated in 5.x
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with peft_quiet():
             return get_peft_model(model, config)
     except ValueError as exc:
         raise ValueError(f"lora target_modules: {exc}") from None

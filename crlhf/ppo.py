@@ -943,7 +943,10 @@ class PPOTrainer:
         if adapter:
             from peft import AutoPeftModelForCausalLM
 
-            model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, **model_kwargs)
+            from .policy import peft_quiet
+
+            with peft_quiet():
+                model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, **model_kwargs)
         else:
             model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
         if tokenizer is None and (path / "tokenizer_config.json").is_file():

@@ -262,9 +262,15 @@ def _describe(hint) -> str:
     if hint is dict or origin is dict:
         return "a table"
     if origin in (list, tuple) or hint in (list, tuple):
-        if args and args[-1] is not Ellipsis and origin is tuple:
-            return f"a list of {len(args)} " + " and ".join(_describe(a) for a in args)
-        return "a list" + (f" of {_describe(args[0])}s".replace("an ", "").replace("a ", "") if args else "")
+        if not args:
+            return "a list"
+        plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+        if origin is tuple and args[-1] is not Ellipsis:
+            kinds = set(args)
+            if len(kinds) == 1:
+                return f"a list of {len(args)} {plural.get(args[0], 'values')}"
+            return f"a list of {len(args)} values (" + ", ".join(_describe(a) for a in args) + ")"
+        return f"a list of {plural.get(args[0], 'values')}"
     return getattr(hint, "__name__", str(hint))
 
 

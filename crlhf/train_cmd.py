@@ -551,7 +551,7 @@ def run_train(cfg: TrainConfig, progress: bool = True, config_text: str | None =
     stages = 1 + 3 * len(cfg.seeds) + (1 if cfg.sft.data else 0)
     stage = iter(range(1, stages + 1))
     with quiet_libraries():
-        identity, where = resolve_model(cfg.model.name)
+        where = resolve_model(cfg.model.name)[1]
         label = cfg.model.name if cfg.model.name == "tiny" or not Path(cfg.model.name).is_dir() else Path(where).name
         if cfg.sft.data:
             sft_dir = out / "sft"
@@ -575,7 +575,7 @@ def run_train(cfg: TrainConfig, progress: bool = True, config_text: str | None =
 
             try:
                 store = LabelStore(cfg.db)
-            except Exception as exc:  # a bad URL, a missing driver or folder, another schema version
+            except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver or folder, another schema version
                 raise ValueError(f"--db {cfg.db}: {exc}") from None
         per_seed: dict = {}
         try:

@@ -1,15 +1,11 @@
 """crlhf.report: pass@k tables with intervals (one run) or mean ± std (several seeds), and the
 before/after plot's paired colours (crlhf.plots.plot_passk_before_after)."""
 
-import matplotlib
+import pandas as pd
+import pytest
 
-matplotlib.use("Agg")
-
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-
-from crlhf.plots import plot_passk_before_after  # noqa: E402
-from crlhf.report import combine_seeds, format_passk, passk_records, passk_table, table_note  # noqa: E402
+from crlhf.plots import plot_passk_before_after
+from crlhf.report import combine_seeds, format_passk, passk_records, passk_table, table_note
 
 
 def frame(values, temps=(0.2, 0.8), ks=(1, 10), width=0.1):

@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from crlhf import cli, tiny  # noqa: E402
-from crlhf.train_cmd import ConfigError, load_config, parse_config, run_train  # noqa: E402
+from crlhf.train_cmd import ConfigError, load_config, parse_config, passk_frame, run_train  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -166,6 +166,22 @@ def test_sft_then_lora_rounds_and_the_sft_is_reused(tmp_path):
     second = run_train(load_config(config, out=str(out)), progress=False)
     assert second["invocation"]["sft"] == "reused"
     assert second["invocation"]["seeds"]["0"] == {"baseline_sampled": 0, "rounds_run": 0, "after_sampled": 0}
+
+
+def test_several_seeds_report_mean_and_std(tmp_path):
+    config = tmp_path / "seeds.toml"
+    config.write_text(quick_text(loop={"rounds": 1}).replace("seeds = [0]", "seeds = [0, 1]"))
+    results = run_train(load_config(config, out=str(tmp_path / "run")), progress=False)
+    assert results["seeds"] == [0, 1] and set(results["per_seed"]) == {"0", "1"}
+    assert all((tmp_path / "run" / f"seed-{s}" / "after-round-001" / "results.json").is_file() for s in (0, 1))
+    for side in ("baseline", "crlhf"):
+        for r in results["task_sets"]["minicode"][side]:
+            runs = [passk_frame(results["per_seed"][s][side]["minicode"]) for s in ("0", "1")]
+            values = [float(f[(f.temperature == r["temperature"]) & (f.k == r["k"])].pass_at_k.iloc[0]) for f in runs]
+            assert r["seeds"] == 2 and r["pass_at_k"] == pytest.approx(np.mean(values))
+            assert r["std"] == pytest.approx(np.std(values, ddof=1))
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "mean ± standard deviation over 2 seeds" in report and "| w/cRLHF | " in report and " ± " in report
 
 
 def _label_in_background(url, names, stop):

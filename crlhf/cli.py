@@ -104,12 +104,14 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--credit", default="sequence", choices=list(CREDITS),
                            help="how the score reaches the tokens (default sequence)")
         p.add_argument("--quick", action="store_true", help="a small, fast run")
-    from . import classroom, eval_run, round_cmd, sft, tiny
+    from . import classroom, eval_run, round_cmd, sft, tiny, train_cmd
 
     eval_run.build_parser(sub.add_parser("eval", help="pass@k of a model on HumanEval/MBPP (Table I), resumable"))
     round_cmd.build_parser(sub.add_parser("round", help="put a round of sampled programs (and gold) into a "
                                                         "class's label store, for crlhf classroom"))
     sft.add_arguments(sub.add_parser("sft", help="fine-tune a causal LM on text-to-code pairs"))
+    train_cmd.build_parser(sub.add_parser("train", help="the paper's experiment from a TOML config: SFT, baseline, "
+                                                        "cRLHF rounds, evaluation after, report (resumable)"))
     classroom.build_parser(sub.add_parser("classroom", help="serve the annotation app to a class (Voila)"))
     tiny_sub = sub.add_parser("tiny", help="the embedded tiny coder").add_subparsers(dest="tiny_command",
                                                                                    required=True)
@@ -122,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         return round_cmd.main(argv[argv.index("round") + 1:])
     if args.command == "sft":
         return sft.main(argv[argv.index("sft") + 1:])
+    if args.command == "train":
+        return train_cmd.main(argv[argv.index("train") + 1:])
     if args.command == "classroom":
         return classroom.serve(args)
     if args.command == "tiny":

@@ -164,9 +164,9 @@ def _task_set(name) -> str:
 # ---------------------------------------------------------------------------------------------- models
 def resolve_model(name: str) -> tuple[str, str]:
     """``(identity, where)`` of ``--model``: ``tiny`` is the packaged tiny coder; a folder holding
-    ``config.json`` is loaded as it is; a run folder (``checkpoints/round-NNN`` in it or in its
-    ``run/``, as ``crlhf demo`` and the loop write them) gives its latest checkpoint; anything else
-    is a Hugging Face Hub name. ``identity`` is what a resumed run must match."""
+    ``config.json`` (or a LoRA adapter's ``adapter_config.json``) is loaded as it is; a run folder
+    (``checkpoints/round-NNN`` in it or in its ``run/``, as ``crlhf demo`` and the loop write them)
+    gives its latest checkpoint; anything else is a Hugging Face Hub name. ``identity`` is what a resumed run must match."""
     from .tiny import MODEL_DIR
 
     if name == "tiny":
@@ -175,10 +175,10 @@ def resolve_model(name: str) -> tuple[str, str]:
     if path.is_file():
         raise ValueError(f"--model {name!r} is a file; pass the folder that holds config.json and the weights")
     if path.is_dir():
-        if (path / "config.json").is_file():
+        if _model_folder(path):
             return str(path.resolve()), str(path)
         for base in (path / "checkpoints", path / "run" / "checkpoints"):
-            rounds = sorted(p for p in base.glob("round-*") if (p / "config.json").is_file())
+            rounds = sorted(p for p in base.glob("round-*") if _model_folder(p))
             if rounds:
                 return str(rounds[-1].resolve()), str(rounds[-1])
         raise ValueError(f"--model: the folder {name!r} holds neither config.json nor checkpoints/round-NNN/")
@@ -186,6 +186,11 @@ def resolve_model(name: str) -> tuple[str, str]:
         raise ValueError(f"--model: no folder {name!r} (and it is not a hub name such as "
                          f"'Salesforce/codegen-350M-mono')")
     return name, name
+
+
+def _model_folder(path: Path) -> bool:
+    """A folder of weights: a model (``config.json``) or a PEFT adapter on a base (``adapter_config.json``)."""
+    return (path / "config.json").is_file() or (path / "adapter_config.json").is_file()
 
 
 def load_policy(where: str, device=None, dtype=None):

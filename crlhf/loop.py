@@ -318,7 +318,7 @@ class Loop:
     """Algorithm 1 as an object; :meth:`run` does the rounds. See :func:`run_loop`."""
 
     def __init__(self, policy, tasks, config: LoopConfig | None = None, crowd=None, store=None,
-                 progress: bool = True):
+                 progress: bool = True, accelerator=None):
         from .simulate import Crowd, noisy_crowd, paper_crowd
 
         if config is None:
@@ -348,6 +348,12 @@ class Loop:
                              f"crowd's {len(crowd)} annotators")
         self.policy, self.tasks, self.config = policy, tasks, config
         self.crowd, self.store, self.progress = crowd, store, progress
+        self.accelerator = accelerator
+        self._world = accelerator.num_processes if accelerator is not None else 1
+        self._main = accelerator is None or accelerator.is_main_process
+        if (config.prompts_per_round * config.n) % self._world:
+            raise ValueError(f"LoopConfig.prompts_per_round * n ({config.prompts_per_round * config.n} programs a "
+                             f"round) must be a multiple of the {self._world} processes: each trains on an equal share")
         self.run_dir = Path(config.run_dir) if config.run_dir is not None else None
         self._count_blank = CrowdModel(**config.crowd_model).count_blank
         # run state
@@ -404,14 +410,19 @@ class Loop:
             dev = self.policy.device
             kwargs = {} if dev.type == "cpu" else {"device_map": {"": str(dev)}}
             self.trainer = PPOTrainer.from_pretrained(ckpt, tokenizer=self.policy.tokenizer, config=self.config.ppo,
-                                                      **kwargs)
+                                                      accelerator=self.accelerator, **kwargs)
             self.policy.model = self.trainer.model  # the caller's Policy now samples the trained weights
+        self._barrier()  # every process has read the folder before the main one rewrites it
         self._save_tables()  # drop rows of an unfinished round
         return True
 
+    def _barrier(self) -> None:
+        if self._world > 1:
+            self.accelerator.wait_for_everyone()
+
     def _save_tables(self) -> None:
         d = self.run_dir
-        if d is None:
+        if d is None or not self._main:
             return
         d.mkdir(parents=True, exist_ok=True)
         pd.DataFrame(self._metrics, columns=list(METRIC_COLUMNS) + sorted(
@@ -435,7 +446,7 @@ class Loop:
 
     def _prune_checkpoints(self) -> None:
         keep = self.config.keep_checkpoints
-        if self.run_dir is None or keep is None:
+        if self.run_dir is None or keep is None or not self._main:
             return
         import shutil
 
@@ -443,7 +454,7 @@ class Loop:
             shutil.rmtree(p, ignore_errors=True)
 
     def _write_state(self, checkpoint) -> None:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self._main:
             _write_json(self.run_dir / "state.json", {"round": self.round, "tag": self.tag,
                                                       "checkpoint": checkpoint, "gold": self._gold})
 
@@ -559,7 +570,7 @@ class Loop:
             epoch += 1
         return out
 
-    def _run_round(self, rnd: int) -> dict:
+    def _prepare_round(self, rnd: int):
         cfg = self.config
         t0 = time.perf_counter()
         idx = self._round_tasks(rnd)
@@ -597,10 +608,32 @@ class Loop:
         if cfg.baseline == "prompt":  # the baseline moves the return: subtract it at the last token
             centred = prompt_centred(scores, [prompt_index[p] for p in pids])
             terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred)}
-        stats = self.trainer.step_completions(
-            flat, [terminal[p] for p in pids],
-            token_rewards=[dense[p] for p in pids] if dense else None,
-            advantage_weights=[weights[p] for p in pids] if weights else None)
+        batch = (flat, [terminal[p] for p in pids], [dense[p] for p in pids] if dense else None,
+                 [weights[p] for p in pids] if weights else None)
+        return batch, (t0, t1, t2, pids, checked, prompt_index, reward, s_true, s_bayes, scores, labels)
+
+    def _ppo_step(self, batch) -> dict:
+        """The PPO step on a round's batch; with several processes the main process's batch is
+        sent to all and each trains on its equal share (statistics are reduced over all)."""
+        if self._world > 1:
+            from accelerate.utils import broadcast_object_list
+
+            box = [batch]
+            broadcast_object_list(box, from_process=0)
+            m = len(box[0][0]) // self._world
+            part = slice(self.accelerator.process_index * m, (self.accelerator.process_index + 1) * m)
+            batch = tuple(None if x is None else x[part] for x in box[0])
+        flat, terminal, dense, weights = batch
+        return self.trainer.step_completions(flat, terminal, token_rewards=dense, advantage_weights=weights)
+
+    def _run_round(self, rnd: int) -> dict | None:
+        """One round: the main process samples, checks, collects labels and computes rewards;
+        every process takes the PPO step; the main process returns the round's metrics."""
+        batch, kept = self._prepare_round(rnd) if self._main else (None, None)
+        stats = self._ppo_step(batch)
+        if not self._main:
+            return None
+        t0, t1, t2, pids, checked, prompt_index, reward, s_true, s_bayes, scores, labels = kept
         t3 = time.perf_counter()
         rel = self.model.reliabilities
         for p in pids:
@@ -651,8 +684,9 @@ class Loop:
 
         cfg = self.config
         resumed = self._resume()
+        self._barrier()  # no process may take the main one's fresh state.json for a run to resume
         start = self.round + 1
-        if not resumed:
+        if not resumed and self._main:  # the crowd (gold, calibration, labels) lives in the main process
             if self.run_dir is not None:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 _write_json(self.run_dir / "config.json", cfg.to_dict())
@@ -663,16 +697,19 @@ class Loop:
                 self._setup_store()
             self._save_tables()
             self._write_state(None)  # calibrated: a crash in round 1 resumes here
-        else:
+        elif resumed and self._main:
             _write_json(self.run_dir / "config.json", cfg.to_dict())  # records a changed 'rounds'
         if self.trainer is None:
-            self.trainer = PPOTrainer(self.policy.model, self.policy.tokenizer, cfg.ppo)
-        bar = tqdm(range(start, cfg.rounds + 1), desc="cRLHF rounds", unit="round", disable=not self.progress)
+            self.trainer = PPOTrainer(self.policy.model, self.policy.tokenizer, cfg.ppo, accelerator=self.accelerator)
+        bar = tqdm(range(start, cfg.rounds + 1), desc="cRLHF rounds", unit="round",
+                   disable=not (self.progress and self._main))
         for rnd in bar:
             metrics = self._run_round(rnd)
             self.round = rnd
+            ckpt = self._checkpoint()  # every process: saving waits for all of them
+            if metrics is None:
+                continue
             self._metrics.append(metrics)
-            ckpt = self._checkpoint()
             self._save_tables()
             self._write_state(ckpt)
             self._prune_checkpoints()
@@ -685,7 +722,7 @@ class Loop:
 
 
 def run_loop(policy, tasks: Sequence, config: LoopConfig | None = None, crowd=None, store=None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True, accelerator=None) -> RunResult:
     """Run Algorithm 1 (see the module docstring): calibrate the crowd on gold, then
     ``config.rounds`` rounds of sample -> sandbox -> crowd labels -> CrowdModel -> PPO step.
 
@@ -693,6 +730,10 @@ def run_loop(policy, tasks: Sequence, config: LoopConfig | None = None, crowd=No
     :class:`crlhf.tasks.Task` records. ``crowd``: a simulated :class:`crlhf.simulate.Crowd`
     (default: built from the config). ``store``: a :class:`crlhf.store.LabelStore` for human
     labels (switches the crowd to ``store``). With ``config.run_dir`` holding a finished
-    round, the run resumes after it.
+    round, the run resumes after it. ``accelerator``: an ``accelerate.Accelerator`` for the PPO
+    step (else one is made when ``config.ppo.use_accelerate``); under ``accelerate launch`` with
+    several processes the main process samples, collects labels and writes the run folder, and
+    every process trains on an equal share of each round's programs (``prompts_per_round * n``
+    must divide evenly); the other processes' results hold no metrics.
     """
-    return Loop(policy, tasks, config, crowd=crowd, store=store, progress=progress).run()
+    return Loop(policy, tasks, config, crowd=crowd, store=store, progress=progress, accelerator=accelerator).run()

@@ -129,6 +129,46 @@ def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, **style):
     return fig
 
 
+def plot_passk_before_after(before: pd.DataFrame, after: pd.DataFrame, ax=None,
+                            labels: tuple[str, str] = ("baseline", "w/cRLHF"), band: bool = True):
+    """pass@k against k before and after training, on one axis: one colour per temperature,
+    the same hue for both (``before`` dashed, ``after`` solid), and with ``band`` the
+    ``lo``-``hi`` interval of each line shaded (``passk`` frames as ``EvalResult.passk``, or
+    :func:`crlhf.report.combine_seeds` for several seeds, where the band is ± one std)."""
+    plt = _pyplot()
+    for frame, what in ((before, "before"), (after, "after")):
+        missing = {"temperature", "k", "pass_at_k"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{what} lacks column(s) {sorted(missing)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    else:
+        fig = ax.figure
+    temps = sorted(set(before.temperature) | set(after.temperature))
+    for i, temp in enumerate(temps):
+        colour = f"C{i}"
+        for frame, label, ls, alpha in ((before, labels[0], "--", 0.10), (after, labels[1], "-", 0.18)):
+            g = frame[frame.temperature == temp].sort_values("k")
+            if not len(g):
+                continue
+            ax.plot(g.k, g.pass_at_k, ls=ls, marker="o", ms=4, color=colour, label=f"{label}, T={temp:g}")
+            if band and {"lo", "hi"} <= set(g.columns) and len(g) > 1:
+                ax.fill_between(g.k, g.lo, g.hi, color=colour, alpha=alpha, lw=0)
+            elif band and {"lo", "hi"} <= set(g.columns):
+                ax.errorbar(g.k, g.pass_at_k, yerr=[g.pass_at_k - g.lo, g.hi - g.pass_at_k], fmt="none",
+                            ecolor=colour, capsize=3, alpha=0.6)
+    ks = sorted(set(before.k) | set(after.k))
+    if len(ks) > 1:
+        ax.set_xscale("log")
+    ax.set_xticks(ks, [str(int(k)) for k in ks])
+    ax.set_xticks([], minor=True)
+    ax.set_xlabel("k (samples drawn per task)")
+    ax.set_ylabel("pass@k (share of tasks solved)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7)
+    return fig
+
+
 def plot_threshold_curve(curves, tau: float | None = None, ax=None):
     """Line accuracy and score MAE against the threshold ``tau`` of ``s = c/k``.
 

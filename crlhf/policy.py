@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -28,7 +29,8 @@ from .tasks.base import HUMANEVAL_STOP
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["PAPER_MODELS", "PaperModel", "ModelUnavailableError", "Completion", "Policy", "default_device"]
+__all__ = ["PAPER_MODELS", "PaperModel", "ModelUnavailableError", "Completion", "Policy", "default_device",
+           "add_lora"]
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,8 @@ def _plain_generation_config(model):
     option left unset from ``model.generation_config``."""
     from transformers import GenerationConfig
 
+    if callable(getattr(model, "get_base_model", None)):  # PEFT: generate() reads the base model's
+        model = model.get_base_model()
     saved = model.generation_config
     model.generation_config = GenerationConfig()
     try:
@@ -185,6 +189,41 @@ def _eval_mode(model):
         yield
     finally:
         model.train(was_training)
+
+
+@contextlib.contextmanager
+def peft_quiet():
+    """Hide the FutureWarning PEFT triggers by reading a transformers 5.x property it has not
+    caught up with (``is_gradient_checkpointing``); nothing else is hidden."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def add_lora(model, r: int = 16, alpha: float = 32.0, dropout: float = 0.05,
+             target_modules: Sequence[str] | None = None):
+    """``model`` with a fresh LoRA adapter (Hu et al. 2021; PEFT ``get_peft_model``): only the
+    adapter's weights train, and with the adapter disabled the model is the base unchanged (the
+    KL reference of :class:`crlhf.ppo.PPOTrainer`). ``target_modules=None``: PEFT's choice for
+    the architecture (the attention projections). The adapter starts at zero (``B = 0``), so the
+    new model computes what the base does."""
+    from peft import LoraConfig, get_peft_model
+    from transformers.pytorch_utils import Conv1D
+
+    for name, value, low in (("r", r, 1), ("alpha", alpha, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > low - (name == "r"):
+            raise ValueError(f"lora {name} must be a number > {low - (name == 'r')}, got {value!r}")
+    if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ValueError(f"lora dropout must be in [0, 1), got {dropout!r}")
+    config = LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=float(alpha), lora_dropout=float(dropout),
+                        target_modules=list(target_modules) if target_modules else None,
+                        # GPT-2-style Conv1D layers store their weight transposed
+                        fan_in_fan_out=any(isinstance(m, Conv1D) for m in model.modules()))
+    try:
+        with peft_quiet():
+            return get_peft_model(model, config)
+    except ValueError as exc:
+        raise ValueError(f"lora target_modules: {exc}") from None
 
 
 class Policy:

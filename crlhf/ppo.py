@@ -62,6 +62,11 @@ Design choices (where the papers leave room):
   Every loss and statistic masks padding out.
 * **Reference**: a ``deepcopy`` of the policy taken at construction (or the model given as
   ``ref_model``), in ``eval()`` mode with ``requires_grad=False``; nothing ever updates it.
+  For a PEFT model (LoRA: base + adapter, e.g. from :func:`crlhf.policy.add_lora`) without a
+  ``ref_model``, the reference is the same base with the adapter disabled
+  (``model.disable_adapter()``): no second copy of the weights, and only the adapter (and the
+  value head) is trained. Checkpoints then hold the adapter, and :meth:`PPOTrainer.from_pretrained`
+  loads the base named in its ``adapter_config.json`` with the adapter on top.
 * **Mixed precision**: on CUDA, ``mixed_precision="auto"`` runs forwards under bf16 autocast
   where the card supports it; the weights stay in the dtype they came in (float32 master
   weights for a float32 model). Log-probabilities, values and losses are computed in float32.
@@ -69,7 +74,9 @@ Design choices (where the papers leave room):
   ``config.use_accelerate=True``) the policy + value head and the optimiser are ``prepare``-d
   (DDP under ``accelerate launch``). Each process passes its own triples (the same number on
   every process); whitening and statistics are reduced over all processes, and ``n`` in the KL
-  controller is the global batch size. Without it, ``accelerate`` is not imported.
+  controller is the global batch size. Without it, ``accelerate`` is not imported. In a
+  single process (no ``accelerate launch``) the accelerator changes nothing: no wrapper, the
+  same updates as without it.
 """
 
 from __future__ import annotations
@@ -96,6 +103,7 @@ __all__ = [
     "Rollout",
     "ValueHead",
     "AdaptiveKLController",
+    "is_peft_model",
     "FixedKLController",
     "masked_mean",
     "masked_whiten",
@@ -483,6 +491,11 @@ def _hidden_size(model: nn.Module) -> int:
     raise TypeError("cannot tell the model's hidden size (no output embedding, no config.hidden_size)")
 
 
+def is_peft_model(model) -> bool:
+    """Whether ``model`` is a PEFT model (base + adapter) whose adapter can be switched off."""
+    return hasattr(model, "peft_config") and callable(getattr(model, "disable_adapter", None))
+
+
 def _disable_dropout(model: nn.Module) -> None:
     """Set every dropout probability to 0: ``nn.Dropout`` modules and float attributes named
     ``*dropout*`` (attention dropout passed to ``scaled_dot_product_attention`` as a number)."""
@@ -499,8 +512,9 @@ class PPOTrainer:
 
     ``model`` is trained in place (sample from it between steps); ``tokenizer`` is only used
     for the pad id and for saving (``None`` is allowed). ``ref_model`` defaults to a frozen
-    deep copy of ``model`` as it is now. ``accelerator``: an ``accelerate.Accelerator`` for
-    multi-GPU runs (see the module docstring).
+    deep copy of ``model`` as it is now, or for a PEFT model the same base with the adapter
+    disabled (``ref_model`` is then ``None``). ``accelerator``: an ``accelerate.Accelerator``
+    for multi-GPU runs (see the module docstring).
     """
 
     def __init__(self, model: nn.Module, tokenizer=None, config: PPOConfig | None = None,
@@ -522,8 +536,10 @@ class PPOTrainer:
         self.device = accelerator.device if accelerator is not None else next(model.parameters()).device
 
         self.model = model.to(self.device)
-        self.ref_model = copy.deepcopy(model) if ref_model is None else ref_model
-        self.ref_model.to(self.device).eval().requires_grad_(False)
+        self.ref_model = None
+        if ref_model is not None or not is_peft_model(model):  # a PEFT model's reference: adapter off
+            self.ref_model = copy.deepcopy(model) if ref_model is None else ref_model
+            self.ref_model.to(self.device).eval().requires_grad_(False)
         self.value_head = ValueHead(_hidden_size(model)).to(self.device)
         self.vocab_size = model.get_input_embeddings().num_embeddings
         self.pad_token_id = self._pad_token_id()
@@ -545,8 +561,9 @@ class PPOTrainer:
         rank = accelerator.process_index if accelerator is not None else 0
         self._generator = torch.Generator().manual_seed(config.seed + 100003 * rank)
         self.steps = 0
-        if next(model.parameters()).dtype != torch.float32:
-            warnings.warn(f"the policy is {next(model.parameters()).dtype}: AdamW updates those weights directly "
+        trained = [p for p in model.parameters() if p.requires_grad]
+        if trained and trained[0].dtype != torch.float32:
+            warnings.warn(f"the policy is {trained[0].dtype}: AdamW updates those weights directly "
                           "(no float32 master copy); load the model in float32 for mixed precision", stacklevel=2)
 
     # ------------------------------------------------------------------ helpers
@@ -580,7 +597,8 @@ class PPOTrainer:
         # eval(): no dropout (Ziegler et al.). Gradient checkpointing runs only in train() mode,
         # where dropout was switched off at construction.
         self.module.train(self.config.gradient_checkpointing)
-        self.ref_model.eval()
+        if self.ref_model is not None:
+            self.ref_model.eval()
 
     def _collate(self, queries, responses) -> _Batch:
         return _collate(queries, responses, self.pad_token_id, self.device, self.config.pad_to_multiple_of)
@@ -591,6 +609,10 @@ class PPOTrainer:
                                batch.mask)
 
     def _ref_forward(self, batch: _Batch) -> torch.Tensor:
+        if self.ref_model is None:  # PEFT: the base with the adapter switched off
+            with self._autocast(), self.model.disable_adapter():
+                logits, _ = _response_forward(self.model, batch, hidden=False)
+            return logits
         with self._autocast():
             logits, _ = _response_forward(self.ref_model, batch, hidden=False)
         return logits
@@ -871,7 +893,8 @@ class PPOTrainer:
     def save_pretrained(self, path: str | Path, *, optimizer: bool = True, reference: bool = False) -> Path:
         """Write the policy (Hugging Face format), tokenizer, value head (``value_head.safetensors``),
         config and KL state (``ppo_state.json``), optimiser state, and with ``reference=True``
-        the reference model (``reference/``). Under accelerate only the main process writes."""
+        the reference model (``reference/``; none for a PEFT policy, whose reference is its base
+        and whose folder holds the adapter only). Under accelerate only the main process writes."""
         from safetensors.torch import save_file
 
         path = Path(path)
@@ -889,7 +912,7 @@ class PPOTrainer:
             (path / STATE_FILE).write_text(json.dumps(state, indent=1))
             if optimizer:
                 torch.save(self.optimizer.state_dict(), path / OPTIMIZER_FILE)
-            if reference:
+            if reference and self.ref_model is not None:
                 self.ref_model.save_pretrained(path / REFERENCE_DIR)
         if acc is not None:
             acc.wait_for_everyone()
@@ -907,17 +930,28 @@ class PPOTrainer:
                         ref_model: nn.Module | None = None, accelerator=None, **model_kwargs) -> "PPOTrainer":
         """Resume a trainer saved by :meth:`save_pretrained`: policy, value head, beta, step
         count and (if saved) optimiser state. The reference is ``ref_model``, else the saved
-        ``reference/`` folder, else (with a warning) a copy of the loaded policy."""
+        ``reference/`` folder, else (with a warning) a copy of the loaded policy. A folder
+        holding a PEFT adapter (``adapter_config.json``) loads its base with the adapter on top,
+        trainable; the reference is then the base with the adapter disabled."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = Path(path)
         if not (path / STATE_FILE).is_file():
             raise FileNotFoundError(f"{path} holds no {STATE_FILE}: not a folder written by PPOTrainer.save_pretrained")
         state = json.loads((path / STATE_FILE).read_text())
-        model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+        adapter = (path / "adapter_config.json").is_file()
+        if adapter:
+            from peft import AutoPeftModelForCausalLM
+
+            from .policy import peft_quiet
+
+            with peft_quiet():
+                model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, **model_kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
         if tokenizer is None and (path / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(path)
-        if ref_model is None:
+        if ref_model is None and not adapter:
             if (path / REFERENCE_DIR).is_dir():
                 ref_model = AutoModelForCausalLM.from_pretrained(path / REFERENCE_DIR, **model_kwargs)
             else:

@@ -1,0 +1,799 @@
+"""``crlhf train CONFIG``: the paper's experiment as one command, from a TOML file.
+
+    crlhf train configs/tiny.toml [--out DIR] [--db DB] [--quiet]
+
+In order, into the run folder (``out``, default ``runs/train/<config name>``):
+
+1. **SFT** (optional, ``[sft] data = PATH``): :func:`crlhf.sft.sft` fine-tunes the model on
+   text-to-code pairs in the XLCoST layouts (or JSON lines ``text``/``code``) into ``sft/``; the
+   model after it is the starting point of everything below.
+2. for each seed of ``seeds``:
+
+   a. **baseline**: pass@k of the starting model on the ``[eval]`` task sets
+      (:func:`crlhf.eval_run.run_eval`, the ``crlhf eval`` run folder ``seed-S/baseline/``);
+   b. **rounds**: Algorithm 1 (:func:`crlhf.loop.run_loop`) on the ``[prompts]`` tasks, with a
+      simulated crowd (``[loop] crowd = "paper"`` or ``"noisy"``) or, with ``db``/``--db``, the
+      humans labelling in that label store through ``crlhf classroom`` (the command waits for
+      their labels, ``[loop] store_timeout`` seconds a round); folder ``seed-S/run/``;
+   c. **after**: pass@k of the trained policy, the same way (``seed-S/after-round-NNN/``).
+
+3. **report**: ``report.md`` (baseline vs w/cRLHF per task set, pass@k in % with its 95%
+   bootstrap interval over tasks, or mean ± std over seeds when several are asked for; the
+   rounds' reward and KL), ``results.json`` (the same numbers, per seed too), ``passk.png`` and
+   ``passk.json`` (pass@k against k, a colour per temperature, baseline dashed and w/cRLHF solid).
+
+The folder also holds ``config.toml`` (the file as given) and ``config.json`` (every setting,
+defaults filled in). **Resuming**: run the same command again. Finished SFT is reused
+(``sft/sft_result.json``), evaluations sample only what their folders lack, and the rounds
+continue after the last finished one (``state.json``). Only ``[loop] rounds``, ``seeds`` and
+``[eval]`` ``n``/``temperatures``/``ks``/``workers``/``batch_size`` may change between
+invocations; the rest is checked against ``config.json``.
+
+**The TOML file.** Top-level keys ``out``, ``seeds`` (a list of ints; each seed sets the
+loop's, the crowd's, PPO's and the evaluations' seeds) and ``db``, then tables; every key is
+checked (unknown keys and wrong types are errors naming the file, the table and the key):
+
+* ``[model]`` ``name`` (``tiny``, a folder, or a hub name such as
+  ``Salesforce/codegen-350M-mono``), ``device``, ``dtype``;
+* ``[sft]`` the arguments of :func:`crlhf.sft.sft` (``data``, ``epochs``, ``lr``, ``max_steps``, ...);
+* ``[eval]`` the options of ``crlhf eval`` (:class:`crlhf.eval_run.EvalConfig`) except
+  ``model``/``out``/``seed``/``device``/``dtype``;
+* ``[prompts]`` the tasks PPO trains on: ``tasks = "minicode"`` (minicode test-split tasks
+  disjoint from the evaluated ones, as ``crlhf demo``) or ``"mbpp"`` (MBPP's train split, from
+  ``mbpp`` or ``[eval] mbpp``), and ``limit``;
+* ``[loop]`` :class:`crlhf.loop.LoopConfig` (except ``seed``, ``crowd_seed``, ``run_dir``);
+* ``[ppo]`` :class:`crlhf.ppo.PPOConfig` (except ``seed``, and ``temperature``: the loop's);
+* ``[crowd]`` the :class:`crlhf.crowd.CrowdModel` settings (``reliability``, ``tau``, ...);
+* ``[lora]`` ``enabled``, ``r``, ``alpha``, ``dropout``, ``target_modules``: train a LoRA
+  adapter (PEFT) instead of every weight; PPO's KL reference is then the same base with the
+  adapter disabled, so no second copy of the weights is held (the paper's 2.7B models in bf16
+  fit one 24 GB card). SFT, when asked for, still trains every weight.
+
+``"none"`` sets a setting that may be None (``[loop] labels_per_program = "none"``). Paths are
+taken relative to the working directory, as the other commands' options are.
+
+**Several GPUs**: ``accelerate launch --num_processes 4 -m crlhf train CONFIG`` (or
+``accelerate launch $(which crlhf) train CONFIG``). SFT runs data-parallel (TRL); evaluations
+and the crowd run in the main process while the others wait; each PPO step is data-parallel, the
+main process sending every process an equal share of the round's programs
+(``prompts_per_round * n`` must divide by the number of processes). Each process loads the model
+on its own GPU. In one process ``[ppo] use_accelerate = true`` routes the PPO step through
+``accelerate`` too (it then changes nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import inspect
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+PROMPT_SETS = ("minicode", "mbpp")
+DEFAULT_MINICODE_PROMPTS = 64
+DIST_TIMEOUT = timedelta(hours=24)
+"""How long processes wait for the main one (evaluations run there alone) under accelerate launch."""
+RESUMABLE = ("loop.rounds", "seeds", "eval.n", "eval.temperatures", "eval.ks", "eval.workers", "eval.batch_size")
+"""Settings that may change between invocations on one run folder."""
+
+
+class ConfigError(ValueError):
+    """A bad config file; the message names the file, the table and the key."""
+
+
+@dataclass
+class ModelSettings:
+    """``[model]``: the starting model and where it runs."""
+
+    name: str = "tiny"
+    device: str | None = None
+    dtype: str | None = None
+
+
+@dataclass
+class SFTSettings:
+    """``[sft]``: :func:`crlhf.sft.sft`'s arguments; no ``data``, no SFT."""
+
+    data: str | None = None
+    epochs: float = 3.0
+    lr: float = 5e-5
+    max_steps: int = -1
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512
+    warmup: float = 0.0
+    weight_decay: float = 0.0
+    split: str = "train"
+    language: str = "Python"
+    limit: int | None = None
+    eval_data: str | None = None
+    seed: int = 0
+    logging_steps: int = 10
+    checkpointing: bool = True
+
+
+@dataclass
+class PromptSettings:
+    """``[prompts]``: the tasks PPO trains on (``limit``: minicode 64 by default, MBPP all)."""
+
+    tasks: str = "minicode"
+    limit: int | None = None
+    mbpp: str | None = None
+
+
+@dataclass
+class LoraSettings:
+    """``[lora]``: a LoRA adapter (:func:`crlhf.policy.add_lora`)."""
+
+    enabled: bool = False
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    target_modules: list[str] | None = None
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``crlhf train`` runs with (see the module docstring). ``eval``, ``loop``,
+    ``ppo`` and ``crowd`` hold the keyword arguments of ``EvalConfig``, ``LoopConfig``,
+    ``PPOConfig`` and ``CrowdModel`` that the file set (checked); ``source`` is the file."""
+
+    out: str
+    seeds: tuple[int, ...] = (0,)
+    db: str | None = None
+    model: ModelSettings = field(default_factory=ModelSettings)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    eval: dict = field(default_factory=dict)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
+    loop: dict = field(default_factory=dict)
+    ppo: dict = field(default_factory=dict)
+    crowd: dict = field(default_factory=dict)
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    source: str = ""
+
+    def eval_config(self, model: str, out: Path, seed: int):
+        """The ``crlhf eval`` settings of one evaluation."""
+        from .eval_run import EvalConfig
+
+        return EvalConfig(model=model, out=str(out), seed=seed, device=self.model.device, dtype=self.model.dtype,
+                          **self.eval)
+
+    def loop_config(self, seed: int, run_dir: Path | None):
+        """The :class:`crlhf.loop.LoopConfig` of one seed."""
+        from .loop import LoopConfig
+        from .ppo import PPOConfig
+
+        loop = dict(self.loop)
+        if self.db is not None:
+            loop["crowd"] = "store"
+        return LoopConfig(**loop, seed=seed, crowd_seed=seed, crowd_model=dict(self.crowd),
+                          ppo=PPOConfig(**self.ppo, seed=seed), run_dir=None if run_dir is None else str(run_dir))
+
+    def to_dict(self) -> dict:
+        """Every setting, defaults filled in (what ``config.json`` holds)."""
+        from .crowd import CrowdModel
+
+        loop = self.loop_config(self.seeds[0], None).to_dict()
+        ppo = loop.pop("ppo")
+        for key in ("seed", "crowd_seed", "run_dir", "crowd_model"):
+            loop.pop(key)
+        ppo.pop("seed")
+        ppo.pop("temperature")
+        evaluation = asdict(self.eval_config(self.model.name, Path("."), self.seeds[0]))
+        for key in ("model", "out", "seed", "device", "dtype", "dropped_ks"):
+            evaluation.pop(key)
+        defaults = {k: p.default for k, p in inspect.signature(CrowdModel).parameters.items()}
+        return {"out": self.out, "seeds": list(self.seeds), "db": self.db, "model": asdict(self.model),
+                "sft": asdict(self.sft), "eval": _plain(evaluation), "prompts": asdict(self.prompts),
+                "loop": loop, "ppo": _plain(ppo), "crowd": {**defaults, **self.crowd}, "lora": asdict(self.lora)}
+
+
+def _plain(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+# ---------------------------------------------------------------------------------------------- the file
+SECTION_TYPES = {"model": ModelSettings, "sft": SFTSettings, "prompts": PromptSettings, "lora": LoraSettings}
+TOP_KEYS = {"out": str | None, "seeds": list[int], "db": str | None}
+SET_ELSEWHERE = {
+    ("eval", "model"): "the evaluated model is [model] name (then the trained policy)",
+    ("eval", "out"): "evaluations go to the run folder",
+    ("eval", "seed"): "set by the top-level `seeds` list",
+    ("eval", "device"): "set by [model] device", ("eval", "dtype"): "set by [model] dtype",
+    ("eval", "dropped_ks"): "not a setting",
+    ("loop", "seed"): "set by the top-level `seeds` list", ("loop", "crowd_seed"): "set by the top-level `seeds` list",
+    ("loop", "run_dir"): "the rounds go to the run folder", ("loop", "ppo"): "use the [ppo] table",
+    ("loop", "crowd_model"): "use the [crowd] table",
+    ("ppo", "seed"): "set by the top-level `seeds` list",
+    ("ppo", "temperature"): "PPO scores tokens at the sampling temperature, [loop] temperature",
+}
+
+
+def _hints(table: str) -> dict:
+    """Key -> type hint of a table's settings."""
+    from .crowd import CrowdModel
+    from .eval_run import EvalConfig
+    from .loop import LoopConfig
+    from .ppo import PPOConfig
+
+    if table in SECTION_TYPES:
+        return typing.get_type_hints(SECTION_TYPES[table])
+    if table == "crowd":
+        hints = typing.get_type_hints(CrowdModel.__init__)
+        return {k: hints.get(k, type(p.default)) for k, p in inspect.signature(CrowdModel).parameters.items()}
+    cls = {"eval": EvalConfig, "loop": LoopConfig, "ppo": PPOConfig}[table]
+    hints = typing.get_type_hints(cls)
+    hints = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+    if table == "eval":  # a comma-separated string is accepted by EvalConfig too, but TOML has lists
+        hints.update(tasks=list[str], temperatures=list[float], ks=list[int])
+    return hints
+
+
+def _describe(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        text = " or ".join(_describe(a) for a in inner)
+        return text + (' or "none"' if type(None) in args else "")
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return "an integer"
+    if hint is float:
+        return "a number"
+    if hint is str:
+        return "a string"
+    if hint is dict or origin is dict:
+        return "a table"
+    if origin in (list, tuple) or hint in (list, tuple):
+        if not args:
+            return "a list"
+        plural = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+        if origin is tuple and args[-1] is not Ellipsis:
+            kinds = set(args)
+            if len(kinds) == 1:
+                return f"a list of {len(args)} {plural.get(args[0], 'values')}"
+            return f"a list of {len(args)} values (" + ", ".join(_describe(a) for a in args) + ")"
+        return f"a list of {plural.get(args[0], 'values')}"
+    return getattr(hint, "__name__", str(hint))
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _conform(value, hint):
+    """``value`` as ``hint`` asks (TOML lists become tuples where a tuple is wanted); raises
+    :class:`_Mismatch` when it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is object or hint is typing.Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value == "none" and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _conform(value, a)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if hint is type(None):
+        raise _Mismatch
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _Mismatch
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if hint is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise _Mismatch
+    if hint in (list, tuple) or origin in (list, tuple):
+        if not isinstance(value, list):
+            raise _Mismatch
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise _Mismatch
+            items = [_conform(v, a) for v, a in zip(value, args)]
+        elif args:
+            items = [_conform(v, args[0]) for v in value]
+        else:
+            items = list(value)
+        return tuple(items) if (hint is tuple or origin is tuple) else items
+    return value
+
+
+def _check_table(path: str, table: str, data, hints: dict) -> dict:
+    where = f"{path}: [{table}]" if table else f"{path}:"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a table ([{table}] header), got {type(data).__name__}")
+    out = {}
+    for key, value in data.items():
+        if (table, key) in SET_ELSEWHERE:
+            raise ConfigError(f"{where} {key}: not settable here: {SET_ELSEWHERE[(table, key)]}")
+        if key not in hints:
+            raise ConfigError(f"{where} unknown key {key!r}; known keys: {', '.join(sorted(hints))}")
+        try:
+            out[key] = _conform(value, hints[key])
+        except _Mismatch:
+            raise ConfigError(f"{where} {key}: expected {_describe(hints[key])}, got {value!r}") from None
+    return out
+
+
+def _option_names(message: str) -> str:
+    """``--max-new-tokens`` (how ``crlhf eval`` names its options) as the TOML key ``max_new_tokens``."""
+    return re.sub(r"--([a-z][a-z-]*)", lambda m: m.group(1).replace("-", "_"), message)
+
+
+def parse_config(text: str, path: str = "<config>", out: str | None = None, db: str | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` from TOML text; ``out``/``db`` override the file's. Raises
+    :class:`ConfigError` naming ``path``, the table and the key at fault."""
+    from .crowd import CrowdModel
+    from .ppo import PPOConfig
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    tables = set(SECTION_TYPES) | {"eval", "loop", "ppo", "crowd"}
+    top = {k: v for k, v in data.items() if k not in tables}
+    for key, value in top.items():
+        if isinstance(value, dict):
+            raise ConfigError(f"{path}: unknown table [{key}]; known tables: "
+                              + ", ".join(f"[{t}]" for t in sorted(tables)))
+    top = _check_table(path, "", top, TOP_KEYS)
+    kwargs = {name: _check_table(path, name, data.get(name, {}), _hints(name)) for name in sorted(tables)}
+    seeds = top.get("seeds", [0])
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ConfigError(f"{path}: seeds: expected a non-empty list of distinct integers >= 0, got {seeds!r}")
+    out = out if out is not None else top.get("out") or str(Path("runs") / "train" / Path(path).stem)
+    db = db if db is not None else top.get("db")
+    sections = {}
+    for name, cls in SECTION_TYPES.items():
+        sections[name] = cls(**kwargs[name])
+    cfg = TrainConfig(out=str(out), seeds=tuple(seeds), db=db, eval=kwargs["eval"], loop=kwargs["loop"],
+                      ppo=kwargs["ppo"], crowd=kwargs["crowd"], source=str(path), **sections)
+    # the objects' own checks, named by table
+    for table, make in (("ppo", lambda: PPOConfig(**cfg.ppo)), ("crowd", lambda: CrowdModel(**cfg.crowd)),
+                        ("loop", lambda: cfg.loop_config(seeds[0], None)),
+                        ("eval", lambda: cfg.eval_config(cfg.model.name, Path("."), seeds[0]))):
+        try:
+            make()
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path}: [{table}] {_option_names(str(exc))}") from None
+    from .eval_run import check_model_and_tasks
+
+    try:
+        check_model_and_tasks(cfg.model.name, ("minicode",))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [model] name: {_option_names(str(exc))}") from None
+    if cfg.prompts.tasks not in PROMPT_SETS:
+        raise ConfigError(f"{path}: [prompts] tasks: expected one of {', '.join(PROMPT_SETS)} (tasks with tests "
+                          f"that the evaluation does not use), got {cfg.prompts.tasks!r}")
+    if cfg.prompts.limit is not None and cfg.prompts.limit < 1:
+        raise ConfigError(f"{path}: [prompts] limit: expected an integer >= 1, got {cfg.prompts.limit!r}")
+    if cfg.loop.get("crowd") == "store" and cfg.db is None:
+        raise ConfigError(f"{path}: [loop] crowd = 'store' needs a label store: set db = PATH_OR_URL or pass --db")
+    if cfg.sft.data is not None and not Path(cfg.sft.data).expanduser().exists():
+        raise ConfigError(f"{path}: [sft] data: no file or folder {cfg.sft.data!r}")
+    lora = cfg.lora
+    if lora.r < 1 or lora.alpha <= 0 or not 0 <= lora.dropout < 1:
+        raise ConfigError(f"{path}: [lora] needs r >= 1, alpha > 0 and 0 <= dropout < 1, got r={lora.r}, "
+                          f"alpha={lora.alpha}, dropout={lora.dropout}")
+    return cfg
+
+
+def load_config(path: str | os.PathLike, out: str | None = None, db: str | None = None) -> TrainConfig:
+    """:func:`parse_config` of the file ``path``."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    return parse_config(p.read_text(encoding="utf-8"), str(path), out=out, db=db)
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def quiet_libraries():
+    """Silence transformers' own bars (``Loading weights``, ``Writing model shards`` at every
+    checkpoint) and its logged warnings while ``crlhf train`` runs; our bars stay."""
+    from transformers.utils import logging as hf_logging
+
+    bars, verbosity = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _accelerator(cfg: TrainConfig):
+    """An ``accelerate.Accelerator`` under ``accelerate launch`` with several processes, or when
+    ``[ppo] use_accelerate``; else None (accelerate is not imported)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not cfg.ppo.get("use_accelerate", False):
+        return None
+    from accelerate import Accelerator
+    from accelerate.utils import InitProcessGroupKwargs
+
+    return Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=DIST_TIMEOUT)])
+
+
+def passk_frame(set_results: dict):
+    """The pass@k frame (``temperature, k, pass_at_k, lo, hi``) of one task set in
+    :func:`crlhf.eval_run.run_eval`'s results (``results["task_sets"][name]``)."""
+    import pandas as pd
+
+    rows = []
+    for key, per_t in set_results.items():
+        if not key.startswith("pass@"):
+            continue
+        for temp, value in per_t.items():
+            lo, hi = set_results["interval"][key][temp]
+            rows.append({"temperature": float(temp), "k": int(key[5:]), "pass_at_k": value, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=["temperature", "k", "pass_at_k", "lo", "hi"])
+
+
+def train_prompts(cfg: TrainConfig, eval_sets: dict) -> list:
+    """The tasks PPO trains on (``[prompts]``), none of them among the evaluated ones."""
+    if cfg.prompts.tasks == "minicode":
+        from .demo import rl_tasks
+
+        evaluated = len(eval_sets.get("minicode", ()))
+        return rl_tasks(evaluated, cfg.prompts.limit or DEFAULT_MINICODE_PROMPTS)[1]
+    from .tasks import load_tasks
+
+    path = cfg.prompts.mbpp or cfg.eval.get("mbpp")
+    if path is not None and not Path(path).expanduser().is_file():
+        raise ValueError(f"[prompts] mbpp: no MBPP file at {path!r}")
+    try:
+        tasks = load_tasks("mbpp", path=None if path is None else str(Path(path).expanduser()), split="train",
+                           prompt_style=cfg.eval.get("mbpp_style", "docstring"))
+    except (ImportError, RuntimeError) as exc:
+        raise ValueError(f"[prompts] mbpp: MBPP's train split needs a local JSONL file ([prompts] mbpp or [eval] "
+                         f"mbpp) or the Hugging Face Hub, which failed: {exc}") from None
+    return tasks[:cfg.prompts.limit] if cfg.prompts.limit else tasks
+
+
+def _check_run_folder(out: Path, now: dict) -> None:
+    path = out / "config.json"
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ValueError(f"--out {out}: config.json is not a crlhf train config; pick another --out") from None
+    diff = []
+    for table, values in now.items():
+        if isinstance(values, dict):
+            diff += [f"{table}.{k}" for k, v in values.items() if saved.get(table, {}).get(k) != v]
+        elif saved.get(table) != values and table != "out":
+            diff.append(table)
+    diff = [d for d in diff if d not in RESUMABLE]
+    if diff:
+        raise ValueError(f"the run folder {out} was made with another config; settings differ: {', '.join(diff)} "
+                         f"(only {', '.join(RESUMABLE)} may change on resume); use another out")
+
+
+def _free(*objects) -> None:
+    del objects
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------- the run
+def run_train(cfg: TrainConfig, progress: bool = True, config_text: str | None = None) -> dict:
+    """Run (or resume) the experiment into ``cfg.out`` (see the module docstring); returns what
+    ``results.json`` holds (on the main process; other processes get ``{}``)."""
+    from .eval_run import load_policy, load_task_set, resolve_model, run_eval
+
+    t_start = time.perf_counter()
+    out = Path(cfg.out)
+    resolved = cfg.to_dict()
+    acc = _accelerator(cfg)
+    main = acc is None or acc.is_main_process
+    world = acc.num_processes if acc is not None else 1
+
+    def say(text: str) -> None:
+        if main:
+            print(text, flush=True)
+
+    def barrier() -> None:
+        if world > 1:
+            acc.wait_for_everyone()
+
+    _check_run_folder(out, resolved)
+    barrier()
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        if config_text is not None:
+            (out / "config.toml").write_text(config_text, encoding="utf-8")
+        (out / "config.json").write_text(json.dumps({"config": resolved, "source": cfg.source}, indent=1) + "\n")
+    device = str(acc.device) if world > 1 else cfg.model.device
+    invocation: dict = {"seeds": {}}
+    timings: dict = {}
+    stages = 1 + 3 * len(cfg.seeds) + (1 if cfg.sft.data else 0)
+    stage = iter(range(1, stages + 1))
+    with quiet_libraries():
+        where = resolve_model(cfg.model.name)[1]
+        label = cfg.model.name if cfg.model.name == "tiny" or not Path(cfg.model.name).is_dir() else Path(where).name
+        if cfg.sft.data:
+            sft_dir = out / "sft"
+            t = time.perf_counter()
+            if (sft_dir / "sft_result.json").is_file():
+                say(f"[{next(stage)}/{stages}] SFT: done before, reusing {sft_dir}")
+                invocation["sft"] = "reused"
+            else:
+                say(f"[{next(stage)}/{stages}] SFT of {label} on {cfg.sft.data}")
+                _run_sft(cfg, where, sft_dir, progress and main, main, barrier)
+                invocation["sft"] = "trained"
+            timings["sft"] = time.perf_counter() - t
+            where, label = str(sft_dir), f"{label}+SFT"
+        eval_sets = {name: load_task_set(name, cfg.eval.get("limit"), cfg.eval.get("mbpp"),
+                                         cfg.eval.get("mbpp_style", "docstring"))
+                     for name in cfg.eval_config(label, out, 0).tasks}
+        prompts = train_prompts(cfg, eval_sets)
+        store = None
+        if cfg.db is not None:
+            from .store import LabelStore
+
+            try:
+                store = LabelStore(cfg.db)
+            except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver or folder, another schema version
+                raise ValueError(f"--db {cfg.db}: {exc}") from None
+        per_seed: dict = {}
+        try:
+            for seed in cfg.seeds:
+                per_seed[seed] = _run_seed(cfg, seed, out / f"seed-{seed}", where, label, device, eval_sets, prompts,
+                                           store, acc, progress and main, say, stage, stages, timings, invocation,
+                                           barrier, load_policy, run_eval)
+        finally:
+            if store is not None:
+                store.close()
+    if not main:
+        return {}
+    say(f"[{next(stage)}/{stages}] report")
+    timings["total"] = time.perf_counter() - t_start
+    results = write_report(out, cfg, resolved, label, eval_sets, per_seed, len(prompts), invocation, timings)
+    say(f"\nwrote {out / 'report.md'}, results.json, passk.png in {timings['total']:.0f} s")
+    return results
+
+
+def _run_sft(cfg: TrainConfig, where: str, sft_dir: Path, progress: bool, main: bool, barrier) -> None:
+    """SFT into ``sft_dir``, written under another name first so that the folder exists only
+    once SFT has finished (all processes train; the main one renames)."""
+    from .sft import sft
+
+    s = cfg.sft
+    partial = sft_dir.with_name(sft_dir.name + ".partial")
+    if main and partial.exists():
+        shutil.rmtree(partial)
+    barrier()
+    import datasets
+
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # "Tokenizing train dataset" etc.
+    try:
+        sft(where, s.data, partial, epochs=s.epochs, lr=s.lr, max_steps=s.max_steps, batch_size=s.batch_size,
+            grad_accum=s.grad_accum, max_length=s.max_length, warmup=s.warmup, weight_decay=s.weight_decay,
+            split=s.split, language=s.language, limit=s.limit, eval_data=s.eval_data, seed=s.seed,
+            device=cfg.model.device, logging_steps=s.logging_steps, checkpointing=s.checkpointing, progress=progress)
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    barrier()
+    if main:
+        if sft_dir.exists():
+            shutil.rmtree(sft_dir)
+        os.replace(partial, sft_dir)
+    barrier()
+
+
+def _run_seed(cfg, seed, d, where, label, device, eval_sets, prompts, store, acc, progress, say, stage, stages,
+              timings, invocation, barrier, load_policy, run_eval) -> dict:
+    from .loop import run_loop
+
+    main = acc is None or acc.is_main_process
+    record = invocation["seeds"].setdefault(str(seed), {})
+    loop_cfg = cfg.loop_config(seed, d / "run")
+    policy = load_policy(where, device=device, dtype=cfg.model.dtype)
+
+    t = time.perf_counter()
+    say(f"[{next(stage)}/{stages}] seed {seed}: baseline, {label} on "
+        + ", ".join(f"{len(ts)} {n} tasks" for n, ts in eval_sets.items()))
+    baseline = {}
+    if main:
+        baseline = run_eval(cfg.eval_config(label, d / "baseline", seed), policy=policy, task_sets=eval_sets,
+                            progress=progress, echo=False)
+        record["baseline_sampled"] = baseline["invocation"]["sampled"]
+    barrier()
+    timings[f"seed {seed} baseline"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    crowd = f"the label store {cfg.db}" if store is not None else f"a simulated {loop_cfg.crowd} crowd"
+    say(f"[{next(stage)}/{stages}] seed {seed}: {loop_cfg.rounds} cRLHF round(s) of {loop_cfg.prompts_per_round} "
+        f"prompts x {loop_cfg.n} programs, {crowd}" + (", LoRA" if cfg.lora.enabled else ""))
+    if store is not None:
+        say(f"  (serve the rounds to the class with `crlhf classroom --db {cfg.db}`; each round waits for "
+            f"{loop_cfg.labels_per_program} annotators per program)")
+    if cfg.lora.enabled:
+        from .policy import add_lora
+
+        policy.model = add_lora(policy.model, r=cfg.lora.r, alpha=cfg.lora.alpha, dropout=cfg.lora.dropout,
+                                target_modules=cfg.lora.target_modules)
+    state = d / "run" / "state.json"
+    before = json.loads(state.read_text())["round"] if state.is_file() else 0
+    run = run_loop(policy, prompts, loop_cfg, store=store, progress=progress, accelerator=acc)
+    record["rounds_run"] = max(0, loop_cfg.rounds - before)
+    timings[f"seed {seed} rounds"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    rounds = loop_cfg.rounds
+    after_label = f"{label}+cRLHF-r{rounds}"
+    say(f"[{next(stage)}/{stages}] seed {seed}: w/cRLHF, the policy after round {rounds}")
+    after = {}
+    if main:
+        after = run_eval(cfg.eval_config(after_label, d / f"after-round-{rounds:03d}", seed), policy=run.policy,
+                         task_sets=eval_sets, progress=progress, echo=False)
+        record["after_sampled"] = after["invocation"]["sampled"]
+    barrier()
+    timings[f"seed {seed} after"] = time.perf_counter() - t
+    metrics = run.metrics
+    _free(policy, run)
+    return {"baseline": baseline, "after": after, "rounds": metrics}
+
+
+# ---------------------------------------------------------------------------------------------- the report
+ROUND_COLUMNS = {"reward_mean": "mean reward (0-1)", "pass_rate": "programs passing (share)",
+                 "kl": "KL to reference (nats)", "beta": "KL coefficient beta", "time": "round time (s)"}
+
+
+def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_sets: dict, per_seed: dict,
+                 n_prompts: int, invocation: dict, timings: dict) -> dict:
+    """``report.md``, ``results.json`` and ``passk.png``/``.json`` from the seeds' evaluations."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import plot_passk_before_after, save
+    from .report import combine_seeds, passk_records, passk_table, table_note
+
+    seeds = list(per_seed)
+    n = cfg.eval_config(label, out, 0).n
+    lines = [f"# crlhf train: {Path(cfg.source).name}", "",
+             f"Model {label}" + (" with a LoRA adapter" if cfg.lora.enabled else "") + "; "
+             f"{resolved['loop']['rounds']} cRLHF round(s) of {resolved['loop']['prompts_per_round']} prompts x "
+             f"{resolved['loop']['n']} programs at T={resolved['loop']['temperature']:g} on {n_prompts} "
+             f"{cfg.prompts.tasks} training tasks (none of them evaluated), "
+             + (f"labels from the store {cfg.db}" if cfg.db else f"a simulated {resolved['loop']['crowd']} crowd of "
+                f"{resolved['loop']['crowd_size']}")
+             + f", reward {resolved['loop']['reward']} ({resolved['loop']['reward_shape']}); "
+             f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.", ""]
+    task_results, frames = {}, {}
+    for name, tasks in eval_sets.items():
+        base = [passk_frame(per_seed[s]["baseline"]["task_sets"][name]) for s in seeds]
+        after = [passk_frame(per_seed[s]["after"]["task_sets"][name]) for s in seeds]
+        frames[name] = (combine_seeds(base), combine_seeds(after))
+        task_results[name] = {"tasks": len(tasks), "n": n, "baseline": passk_records(base),
+                              "crlhf": passk_records(after)}
+        from .eval_run import DISPLAY
+
+        lines += [f"## {DISPLAY[name]}: baseline vs w/cRLHF", "", table_note(len(seeds), len(tasks), n), "",
+                  passk_table({"baseline": base, "w/cRLHF": after}), ""]
+    lines += ["## rounds", "", "The last round of each seed (the whole trajectory is in `seed-S/run/metrics.csv`).",
+              "", "| seed | rounds | " + " | ".join(ROUND_COLUMNS.values()) + " |",
+              "|---" * (2 + len(ROUND_COLUMNS)) + "|"]
+    for s in seeds:
+        m = per_seed[s]["rounds"]
+        if len(m):
+            last = m.iloc[-1]
+            lines.append(f"| {s} | {int(last['round'])} | "
+                         + " | ".join(f"{float(last[c]):.3f}" for c in ROUND_COLUMNS) + " |")
+        else:
+            lines.append(f"| {s} | 0 | " + " | ".join("n/a" for _ in ROUND_COLUMNS) + " |")
+    lines += ["", "Plot: `passk.png` (numbers in `passk.json`): pass@k against k, a colour per temperature, "
+              "baseline dashed, w/cRLHF solid, the shaded band "
+              + ("± one std over seeds." if len(seeds) > 1 else "the 95% bootstrap interval over tasks."),
+              "", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ".", ""]
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+
+    fig, axes = plt.subplots(1, len(frames), figsize=(5.5 * len(frames), 4), squeeze=False)
+    from .eval_run import DISPLAY
+
+    for ax, (name, (base, after)) in zip(axes[0], frames.items()):
+        plot_passk_before_after(base, after, ax=ax)
+        ax.set_title(f"{DISPLAY[name]} ({len(eval_sets[name])} tasks, n={n})")
+    fig.suptitle(f"{label}: baseline vs w/cRLHF")
+    fig.tight_layout()
+    save(fig, out / "passk", {name: {"baseline": b, "crlhf": a} for name, (b, a) in frames.items()})
+    plt.close(fig)
+
+    results = {"model": label, "config": resolved, "seeds": seeds, "task_sets": task_results,
+               "per_seed": {str(s): {"baseline": per_seed[s]["baseline"]["task_sets"],
+                                     "crlhf": per_seed[s]["after"]["task_sets"],
+                                     "rounds": per_seed[s]["rounds"].to_dict(orient="records")} for s in seeds},
+               "invocation": invocation, "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- the command
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of ``crlhf train`` (every one documented in ``--help``)."""
+    parser = parser or argparse.ArgumentParser(prog="crlhf train")
+    parser.description = ("The paper's experiment from a TOML config: optional SFT, baseline pass@k, cRLHF rounds "
+                          "with a simulated crowd (or the humans of a label store with --db), pass@k after, and a "
+                          "report 'baseline vs w/cRLHF'. Resumable: run the same command again. On several GPUs: "
+                          "accelerate launch -m crlhf train CONFIG. See configs/*.toml for examples.")
+    parser.add_argument("config", metavar="CONFIG", help="the TOML file (tables [model], [sft], [eval], [prompts], "
+                        "[loop], [ppo], [crowd], [lora]; see `python -m pydoc crlhf.train_cmd`)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="run folder (default: the file's `out`, else runs/train/<config name>); an existing "
+                             "one is resumed")
+    parser.add_argument("--db", default=None, metavar="DB",
+                        help="train on human labels: the label store (SQLite path or database URL) the class labels "
+                             "through `crlhf classroom --db DB`; overrides the file's `db`")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def main(argv=None) -> int:
+    """``crlhf train`` as a function: status 2 and a message naming the file, table and key for a
+    bad config; 130 after an interruption (run the command again to resume)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, out=args.out, db=args.db)
+        text = Path(args.config).read_text(encoding="utf-8")
+    except ConfigError as exc:
+        parser.exit(2, f"crlhf train: error: {exc}\n")
+    try:
+        run_train(cfg, progress=not args.quiet, config_text=text)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: run the same command again to resume from {cfg.out}", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, OSError, TimeoutError) as exc:
+        parser.exit(2, f"crlhf train: error: {exc}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

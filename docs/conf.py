@@ -43,6 +43,7 @@ nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
+smartquotes_action = "qe"      # curly quotes, but "--db" stays two hyphens (no en dashes)
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 templates_path = ["_templates"]
 
@@ -118,5 +119,19 @@ def _kit_fields_to_numpy(app, what, name, obj, options, lines: list[str]) -> Non
     lines[:] = out
 
 
+def _commands_as_literal(app, what, name, obj, options, lines: list[str]) -> None:
+    """An indented ``crlhf ...`` usage block (the command modules' docstrings) is shown as code,
+    not as a quotation."""
+    out: list[str] = []
+    for line in lines:
+        starts_block = line[:1].isspace() and line.strip().startswith("crlhf ") and (not out or not out[-1].strip())
+        before = next((x for x in reversed(out) if x.strip()), "")
+        if starts_block and not before.rstrip().endswith("::"):
+            out += [".. code-block:: text", ""]
+        out.append(line)
+    lines[:] = out
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _kit_fields_to_numpy, priority=400)
+    app.connect("autodoc-process-docstring", _commands_as_literal, priority=400)

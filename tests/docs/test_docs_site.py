@@ -145,11 +145,18 @@ def test_api_pages_render_the_docstrings(site):
     crowd = parse(site / "api" / "crlhf.crowd.html")
     ids = {a.get("id") for _, a in crowd.tags}
     assert {"crlhf.crowd.CrowdModel", "crlhf.crowd.CrowdModel.ingest", "crlhf.crowd.replay_log"} <= ids
-    # reST roles and literals became links and code, never raw markup
+    # reST roles and literals became links and code, never raw markup; no docstring's stray
+    # indentation became a quotation
     for page in sorted((site / "api").glob("*.html")):
         shown = text(page)
         for raw in (":class:`", ":meth:`", ":func:`", ":data:`", ":mod:`", "``"):
             assert raw not in shown, (page.name, raw)
+        assert "<blockquote" not in page.read_text(encoding="utf-8"), \
+            f"{page.name}: an indented block in a docstring renders as a quotation (use '::' for code)"
+    # a command's usage block is code, its options keep their two hyphens
+    usage = parse(site / "api" / "crlhf.round_cmd.html")
+    assert any(tag == "div" and "highlight-text" in a.get("class", "") for tag, a in usage.tags)
+    assert "crlhf round --db DB --model" in text(site / "api" / "crlhf.round_cmd.html")
     # the kit's "name : description" argument lists render as parameters with the hints' types
     loop = (site / "api" / "crlhf.loop.html").read_text(encoding="utf-8")
     start = loop.index('id="crlhf.loop.LoopConfig"')

@@ -85,7 +85,7 @@ html_context = {"default_mode": "auto"}  # unset, the theme logs a console error
 
 
 # The kit's docstrings list arguments as ``name : what it is`` lines (the type comes from the
-# hints), in a numpy "Parameters" section or as a bare block in a class docstring. Napoleon
+# hints), in a numpy "Parameters" section or as a bare block in a class or function docstring. Napoleon
 # would read the text after the colon as a type, and docutils reads a bare block as broken
 # indentation. Before napoleon runs, each such entry becomes ``name`` + an indented
 # description, a bare block gets a "Parameters" header, and text after a bare block a "Notes" one.
@@ -94,6 +94,8 @@ _FIELD_SECTIONS = {"Parameters", "Other Parameters", "Attributes", "Keyword Argu
 
 
 def _kit_fields_to_numpy(app, what, name, obj, options, lines: list[str]) -> None:
+    if what not in ("class", "exception", "function", "method"):
+        return   # only callables take parameters
     out: list[str] = []
     section: str | None = None   # the numpy section we are in
     generated = False            # ... a "Parameters" header added here

@@ -1,5 +1,6 @@
-"""Shared fixtures: a real PostgreSQL server for the label-store tests, and one torch thread
-for the tests that train (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``), and the
+"""Shared fixtures: a real PostgreSQL server for the label-store tests, one torch thread for the
+tests that train (``pytestmark = pytest.mark.usefixtures("one_torch_thread")``), the session's
+headless Chromium (``chromium``) for the browser tests (tests/browser, tests/docs), and the
 ``perf`` marker: tests that assert a wall-clock budget run only with ``CRLHF_PERF=1``.
 
 ``postgres_url`` is ``$CRLHF_TEST_POSTGRES_URL`` when set; otherwise a throwaway cluster
@@ -9,6 +10,7 @@ otherwise the PostgreSQL tests skip with the reason printed, or fail when
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -68,3 +70,46 @@ def postgres_url():
         pytest.skip(reason)
     yield url
     server.stop()
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+BROWSER_LAUNCH_TIMEOUT = 180_000  # ms, under load
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium (``CRLHF_CHROMIUM`` overrides)."""
+    for cand in (os.environ.get("CRLHF_CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"):
+        if cand and shutil.which(cand):
+            return shutil.which(cand)
+    return None
+
+
+def _browser_unavailable() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install playwright; never `playwright install`)"
+    if find_chromium() is None:
+        return "no chromium found (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless chromium through Playwright, one for the whole session (Playwright's sync API
+    allows one instance at a time). Skips with the reason printed when chromium or playwright is
+    missing, or fails when ``CRLHF_REQUIRE_BROWSER=1`` (CI sets it)."""
+    reason = _browser_unavailable()
+    if reason:
+        if os.environ.get("CRLHF_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CRLHF_REQUIRE_BROWSER=1 but {reason}")
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS,
+                                    timeout=BROWSER_LAUNCH_TIMEOUT)
+        yield browser
+        browser.close()

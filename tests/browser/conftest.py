@@ -1,7 +1,8 @@
 """Real-browser tests: Debian's chromium driven by Playwright for Python (never a browser
 download), against JupyterLab and the Voila classroom server started here.
 
-They run in the default ``pytest`` run and carry the ``browser`` marker (``-m browser`` selects
+The session's ``chromium`` fixture lives in ``tests/conftest.py`` (the docs site test drives the
+same browser: Playwright's sync API allows one instance at a time). They run in the default ``pytest`` run and carry the ``browser`` marker (``-m browser`` selects
 them, ``-m "not browser"`` leaves them out). Without chromium or playwright they skip with the
 reason printed, or fail when ``CRLHF_REQUIRE_BROWSER=1`` (CI sets it).
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,49 +27,11 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 REPO = Path(__file__).resolve().parents[2]
-LONG = 180_000  # ms: page loads and kernels under load
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: runs in a real browser (chromium + Playwright)")
-
-
-def find_chromium() -> str | None:
-    """Debian's chromium (``CRLHF_CHROMIUM`` overrides)."""
-    for cand in (os.environ.get("CRLHF_CHROMIUM"), "chromium", "chromium-browser", "/usr/bin/chromium"):
-        if cand and shutil.which(cand):
-            return shutil.which(cand)
-    return None
-
-
-def _unavailable() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install playwright; never `playwright install`)"
-    if find_chromium() is None:
-        return "no chromium found (apt-get install chromium)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    """A headless chromium through Playwright, for the whole session."""
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("CRLHF_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"CRLHF_REQUIRE_BROWSER=1 but {reason}")
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_ARGS, timeout=LONG)
-        yield browser
-        browser.close()
 
 
 def snapshot(page, name: str, folder) -> None:

@@ -2,8 +2,9 @@
 
 Line labels from annotators of unknown reliability are combined by Bayesian inference
 (:class:`CrowdModel`) into a score per program (:mod:`crlhf.reward`), the reward PPO trains on
-(:func:`run_loop`, :class:`PPOTrainer`); :func:`evaluate` measures pass@k with every program
-run in :mod:`crlhf.sandbox`.
+(:func:`run_loop`, :class:`PPOTrainer`); :func:`crlhf.evaluate.evaluate` measures pass@k with
+every program run in :mod:`crlhf.sandbox`. Submodules (``crlhf.reward``, ``crlhf.store``, ...)
+are reachable as attributes too.
 
 The main entry points are attributes of this package, imported on first use (PEP 562), so
 ``import crlhf`` needs numpy only and ``crlhf.LabelStore`` costs only SQLAlchemy::
@@ -43,17 +44,22 @@ _EXPORTS: dict[str, str] = {
     "PPOConfig": "crlhf.ppo",
     "PPOTrainer": "crlhf.ppo",
     "Policy": "crlhf.policy",
-    # evaluation and the sandbox
-    "evaluate": "crlhf.evaluate",
+    # evaluation and the sandbox (crlhf.evaluate is the module; its function is crlhf.evaluate.evaluate)
+    "EvalResult": "crlhf.evaluate",
     "pass_at_k": "crlhf.passk",
     "check_program": "crlhf.sandbox",
     "check_many": "crlhf.sandbox",
 }
 
+_SUBMODULES = ("aggregators", "bayes", "crowd", "eval_run", "evaluate", "loop", "passk", "plots", "policy", "ppo",
+               "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
+
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # crlhf.reward etc. without an import statement
+        return importlib.import_module(f"crlhf.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'crlhf' has no attribute {name!r}")
@@ -63,12 +69,12 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+    return sorted(set(globals()) | set(_EXPORTS) | set(_SUBMODULES))
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from .crowd import CrowdModel, replay_log
-    from .evaluate import evaluate
+    from .evaluate import EvalResult
     from .loop import LoopConfig, run_loop
     from .passk import pass_at_k
     from .policy import Policy

@@ -25,6 +25,13 @@ def test_every_export_is_the_owning_modules_object(name):
     assert name in dir(crlhf)
 
 
+def test_submodules_are_attributes_and_evaluate_is_the_module():
+    import crlhf.evaluate as module
+
+    assert crlhf.reward.rewards is crlhf.rewards
+    assert crlhf.evaluate is module and callable(crlhf.evaluate.evaluate)
+
+
 def test_an_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         crlhf.Nope  # noqa: B018

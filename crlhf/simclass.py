@@ -143,7 +143,8 @@ class SimulatedClass:
     ``truth``: the tasks of the store's programs (their tests give the line truth, in a
     one-worker sandbox the class starts), or a function ``truth(programs, sandbox)`` mapping the
     ``program_id`` of each row of ``programs`` (``program_id, task_id, program``) to its line
-    truth (+1/-1 per line). ``labels_per_program``: annotators per program (the loop's
+    truth (+1/-1 per line); ``sandbox`` is None unless the function has ``needs_sandbox = True``
+    (as :func:`task_truth`'s has). ``labels_per_program``: annotators per program (the loop's
     ``labels_per_program``). ``n_gold``: gold programs each student labels first. ``seed``: the
     students' label streams. ``open_page(name) -> Page``: how a student opens its page
     (default a :class:`StorePage` on ``store``). ``poll``: seconds between looks for a new round.

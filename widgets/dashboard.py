@@ -281,7 +281,6 @@ class CrowdDashboard(W.VBox):
             self._quiet = True  # new options reset the value: no heat map for that
             try:
                 self.program.options = [(self.name_of(pid), pid) for pid in pids]
-                self.program_ids = pids
                 if current in pids:
                     self.program.value = current
             finally:
@@ -291,10 +290,11 @@ class CrowdDashboard(W.VBox):
             target, self._wanted = self._wanted, None
         elif self.follow.value and len(self._log):
             target = self._log["program_id"].iloc[-1]
-        if target is not None and target in self.program_ids and target != self.program.value:
+        if target is not None and target in pids and target != self.program.value:
             self.program.value = target  # renders through _on_program
-            return
-        self._render_heatmap()
+        else:
+            self._render_heatmap()
+        self.program_ids = pids  # last: a reader that sees a program listed sees its heat map too
 
     def _on_program(self, change) -> None:
         if change["new"] is not None and self.result is not None and not self._quiet:

@@ -8,9 +8,12 @@ The server binds to 127.0.0.1 unless ``--ip`` says otherwise (``--ip 0.0.0.0`` f
 network) and is protected by a token (made up unless given) or, with ``--password``, by a
 password form. It prints the URL to hand out. Each student's page gets its own kernel running
 ``widgets.classroom.ClassroomApp`` on the same store: students enter a name (registered in the
-store; a name already taken is refused) and label their queue, gold programs first. The
-instructor opens ``notebooks/04_classroom_dashboard.ipynb`` with ``CRLHF_CLASSROOM_DB`` set to
-the same store (or ``CrowdDashboard(LabelStore(...))`` in any notebook).
+store; a name already taken is refused) and label their queue, gold programs first, then the
+programs of the store's newest round (``--round`` pins one): when the RL loop opens its next
+round, a student who is waiting gets it on the same page, without a reload. The page loads
+nothing from outside the server (:data:`TEMPLATE`: Voila's lab template without its CDN links).
+The instructor opens ``notebooks/04_classroom_dashboard.ipynb`` with ``CRLHF_CLASSROOM_DB`` set
+to the same store (or ``CrowdDashboard(LabelStore(...))`` in any notebook).
 
 ``--db`` takes a SQLite path (created if missing, WAL mode) or a database URL
 (``postgresql+psycopg://...``) for a class beyond one machine. This module imports Voila and

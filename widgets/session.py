@@ -171,13 +171,14 @@ class AnnotationSession(W.VBox):
         with self._lock:
             if self.program is not None or self._closed.is_set():
                 return self.program is not None
-            prog = self.next_program()
-            if prog is None:
-                return False
+            ann = self.line_annotator
+            with ann.hold_sync():  # the program and the news reach the page together
+                prog = self.next_program()
+                if prog is None:
+                    return False
+                where = f" (round {prog.round_id})" if prog.round_id is not None else ""
+                ann.message, ann.message_kind = f"New programs to label{where}: here is the next one.", "ok"
             self._waiter = None  # the wait is over (a later empty queue starts a new one)
-            where = f" (round {prog.round_id})" if prog.round_id is not None else ""
-            self.line_annotator.message = f"New programs to label{where}: here is the next one."
-            self.line_annotator.message_kind = "ok"
             return True
 
     def close(self) -> None:

@@ -1019,12 +1019,21 @@ class LabelStore:
         """How far a round is (what :meth:`wait_for_labels` waits for): per program of round
         ``round_id`` (every ordinary program when ``None``), in insertion order: ``program_id,
         name`` (:func:`program_name`), ``n_annotators, complete`` (at least ``min_annotators``)."""
-        progs = self.programs(round_id=round_id, gold=False)
-        status = self.labels_complete(progs["program_id"].tolist(), min_annotators)
-        names = [program_name(pid, None if pd.isna(tid) else tid, None if pd.isna(r) else int(r))
-                 for pid, tid, r in zip(progs["program_id"], progs["task_id"], progs["round_id"])]
-        return pd.DataFrame({"program_id": status["program_id"], "name": pd.Series(names, dtype=object),
-                             "n_annotators": status["n_annotators"], "complete": status["complete"]})
+        m = _as_int(min_annotators, "min_annotators")
+        if m < 1:
+            raise ValueError(f"min_annotators must be >= 1, got {min_annotators!r} (field 'min_annotators')")
+        p, lab = programs_table, labels_table
+        n = (sa.select(sa.func.count(sa.distinct(lab.c.annotator))).where(lab.c.program_id == p.c.program_id)
+             .scalar_subquery())  # one index range per program (ix_labels_program)
+        q = sa.select(p.c.program_id, p.c.task_id, p.c.round_id, n).where(p.c.gold == sa.false()).order_by(p.c.seq)
+        if round_id is not None:
+            q = q.where(p.c.round_id == _as_int(round_id, "round_id"))
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        counts = np.array([r[3] for r in rows], dtype=np.int64)
+        return pd.DataFrame({"program_id": pd.Series([r[0] for r in rows], dtype=object),
+                             "name": pd.Series([program_name(pid, tid, rid) for pid, tid, rid, _ in rows], dtype=object),
+                             "n_annotators": counts, "complete": counts >= m})
 
     def wait_for_labels(self, program_ids: Iterable[str], *, min_annotators: int = 3,
                         timeout: float | None = None, poll: float = 1.0, progress: bool = True

@@ -482,6 +482,7 @@ def test_head_and_progress_follow_rounds_as_the_loop_opens_them(open_store):
     assert prog["program_id"].tolist() == [f"run-r1-p0-s{j}" for j in range(3)]
     assert prog["n_annotators"].tolist() == [2, 1, 0] and prog["complete"].tolist() == [True, False, False]
     assert prog["name"].tolist() == [f"t/1 · sample {j + 1} · round 1" for j in range(3)]
+    assert prog["complete"].tolist() == store.labels_complete(prog["program_id"], 2)["complete"].tolist()  # the loop's test
     assert len(store.round_progress(None, min_annotators=1)) == 4  # every ordinary program
     assert store.next_program("b", n_gold=0, round_id=r1).name == "t/1 · sample 3 · round 1"  # fewest first
     with pytest.raises(ValueError, match="min_annotators"):

@@ -146,12 +146,11 @@ class AnnotationSession(W.VBox):
     def _wait(self) -> None:
         if self._waiter is not None or self._closed.is_set():
             return
-        head = self.store.head()
-        self._waiter = threading.Thread(target=self._poll_loop, args=(head,), name="crlhf-session-wait",
-                                        daemon=True)
+        self._waiter = threading.Thread(target=self._poll_loop, name="crlhf-session-wait", daemon=True)
         self._waiter.start()
 
-    def _poll_loop(self, head) -> None:
+    def _poll_loop(self) -> None:
+        head = None  # the first check looks at the queue itself: programs may have come since it was read
         while not self._closed.wait(self.poll) and self._waiter is threading.current_thread():
             try:
                 now = self.store.head()

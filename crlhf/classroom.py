@@ -8,9 +8,12 @@ The server binds to 127.0.0.1 unless ``--ip`` says otherwise (``--ip 0.0.0.0`` f
 network) and is protected by a token (made up unless given) or, with ``--password``, by a
 password form. It prints the URL to hand out. Each student's page gets its own kernel running
 ``widgets.classroom.ClassroomApp`` on the same store: students enter a name (registered in the
-store; a name already taken is refused) and label their queue, gold programs first. The
-instructor opens ``notebooks/04_classroom_dashboard.ipynb`` with ``CRLHF_CLASSROOM_DB`` set to
-the same store (or ``CrowdDashboard(LabelStore(...))`` in any notebook).
+store; a name already taken is refused) and label their queue, gold programs first, then the
+programs of the store's newest round (``--round`` pins one): when the RL loop opens its next
+round, a student who is waiting gets it on the same page, without a reload. The page loads
+nothing from outside the server (:data:`TEMPLATE`: Voila's lab template without its CDN links).
+The instructor opens ``notebooks/04_classroom_dashboard.ipynb`` with ``CRLHF_CLASSROOM_DB`` set
+to the same store (or ``CrowdDashboard(LabelStore(...))`` in any notebook).
 
 ``--db`` takes a SQLite path (created if missing, WAL mode) or a database URL
 (``postgresql+psycopg://...``) for a class beyond one machine. This module imports Voila and
@@ -43,6 +46,30 @@ APP_NOTEBOOK = {
     "nbformat": 4, "nbformat_minor": 5,
 }
 
+# Voila's lab template links Font Awesome from a CDN (cdn.jsdelivr.net), which a lab without
+# internet cannot reach and which Voila's own bundle already carries: this template is the lab
+# template without links to other hosts, so the page loads nothing from outside the server.
+TEMPLATE = "crlhf-classroom"
+TEMPLATE_FILES = {
+    "conf.json": json.dumps({"base_template": "lab"}),
+    "index.html.j2": (
+        "{%- extends 'lab/index.html.j2' -%}\n"
+        "{%- block notebook_css -%}\n"
+        "{%- for line in super().split('\\n') if not ('<link' in line and '://' in line) %}\n"
+        "{{ line }}\n"
+        "{%- endfor %}\n"
+        "{%- endblock notebook_css -%}\n"),
+}
+
+
+def write_template(folder: Path) -> Path:
+    """Write :data:`TEMPLATE` under ``folder`` as a Jupyter data directory (for ``JUPYTER_PATH``)."""
+    where = folder / "voila" / "templates" / TEMPLATE
+    where.mkdir(parents=True, exist_ok=True)
+    for name, text in TEMPLATE_FILES.items():
+        (where / name).write_text(text)
+    return folder
+
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The arguments of ``crlhf classroom`` (added to ``parser`` if given, e.g. a subparser)."""
@@ -57,15 +84,20 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--n-gold", type=int, default=5, help="gold programs each student labels first (default 5)")
     p.add_argument("--no-feedback", action="store_true", help="do not show the truth of gold programs after a submit")
     p.add_argument("--active", action="store_true", help="route students to the least certain programs")
-    p.add_argument("--round", type=int, dest="round_id", help="only programs of this round")
+    p.add_argument("--round", type=int, dest="round_id",
+                   help="only programs of this round (default: follow the store's newest round as the loop opens "
+                        "them; every program while there is no round)")
     p.add_argument("--max-annotators", type=int, help="stop serving a program once this many have labelled it")
     p.add_argument("--require-all", action="store_true", help="every line needs a label before a submit")
     return p
 
 
 def _session_options(args) -> dict:
+    from .store import NEWEST
+
     return {"n_gold": args.n_gold, "feedback": not args.no_feedback, "active": args.active,
-            "round_id": args.round_id, "max_annotators": args.max_annotators, "require_all": args.require_all}
+            "round_id": NEWEST if args.round_id is None else args.round_id, "max_annotators": args.max_annotators,
+            "require_all": args.require_all}
 
 
 def _store_url(db: str) -> str:
@@ -118,6 +150,8 @@ def serve(args: argparse.Namespace) -> int:
     os.environ[ENV_OPTIONS] = json.dumps(_session_options(args))
     source_root = str(Path(spec.origin).resolve().parent.parent)  # kernels import this very code
     os.environ["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
+    data_dir = write_template(folder / "jupyter")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(data_dir), *filter(None, [os.environ.get("JUPYTER_PATH")])])
 
     token = "" if args.password else (args.token or secrets.token_urlsafe(24))
     c = Config()
@@ -128,6 +162,7 @@ def serve(args: argparse.Namespace) -> int:
     c.Voila.token = token
     c.Voila.root_dir = str(folder)
     c.VoilaConfiguration.show_tracebacks = False
+    c.VoilaConfiguration.template = TEMPLATE
     if args.password:
         c.PasswordIdentityProvider.hashed_password = passwd(args.password)
     app = Voila(config=c)

@@ -167,6 +167,30 @@ class SchemaVersionError(RuntimeError):
     """The database holds another version of the store's tables (or foreign tables)."""
 
 
+NEWEST = "newest"
+"""A queue's ``round_id`` that follows the store's newest round (:meth:`LabelStore.head`)."""
+_SAMPLE_SUFFIX = re.compile(r"-s(\d+)$")
+
+
+def program_name(program_id: str, task_id: str | None = None, round_id: int | None = None,
+                 gold: bool = False) -> str:
+    """A program's name for people (the annotation session, the dashboard): its task and sample
+    number, e.g. ``minicode/0/train/3 · sample 2 · round 1`` for the loop's
+    ``<run>-r1-p0-s1`` or ``crlhf round``'s ``r1-minicode/0/train/3-s1`` (samples counted
+    from 1); ``gold · <task>`` for a calibration program; the id itself without a task."""
+    m = _SAMPLE_SUFFIX.search(program_id)
+    if task_id is None:
+        return f"gold · {program_id}" if gold else program_id
+    if gold:
+        return f"gold · {task_id}"
+    parts = [task_id]
+    if m:
+        parts.append(f"sample {int(m.group(1)) + 1}")
+    if round_id is not None:
+        parts.append(f"round {int(round_id)}")
+    return " · ".join(parts)
+
+
 @dataclass(frozen=True)
 class Program:
     """One program as an annotator sees it (no gold flag, no truth: those come after submit)."""
@@ -176,6 +200,11 @@ class Program:
     task_id: str | None = None
     prompt: str | None = None
     round_id: int | None = None
+
+    @property
+    def name(self) -> str:
+        """Its readable name (:func:`program_name`; never says "gold": calibration is blind)."""
+        return program_name(self.program_id, self.task_id, self.round_id)
 
     @property
     def lines(self) -> list[str]:
@@ -635,6 +664,15 @@ class LabelStore:
         frame["created"] = pd.to_datetime(frame["created"].astype(float), unit="s", utc=True)
         return frame.astype({"round_id": np.int64, "n_programs": np.int64})
 
+    def head(self) -> tuple[int | None, int]:
+        """``(round_id, seq)``: the newest round (``None`` before the first) and the insertion
+        number of the newest program (0 when there is none). It changes whenever a round opens
+        or programs are added: one cheap query, for waiting pages to poll."""
+        with self._read() as conn:
+            r, s = conn.execute(sa.select(sa.select(sa.func.max(rounds_table.c.round_id)).scalar_subquery(),
+                                          sa.select(sa.func.max(programs_table.c.seq)).scalar_subquery())).one()
+        return (None if r is None else int(r)), int(s or 0)
+
     def add_program(self, program: str, *, task_id: str | None = None, program_id: str | None = None,
                     round_id: int | None = None) -> str:
         """Add one program to be labelled; returns its ``program_id`` (generated if not given)."""
@@ -977,6 +1015,26 @@ class LabelStore:
         frame = self.counts(program_ids)[["program_id", "n_annotators"]]
         return frame.assign(complete=frame["n_annotators"] >= m)
 
+    def round_progress(self, round_id: int | None = None, *, min_annotators: int = 3) -> pd.DataFrame:
+        """How far a round is (what :meth:`wait_for_labels` waits for): per program of round
+        ``round_id`` (every ordinary program when ``None``), in insertion order: ``program_id,
+        name`` (:func:`program_name`), ``n_annotators, complete`` (at least ``min_annotators``)."""
+        m = _as_int(min_annotators, "min_annotators")
+        if m < 1:
+            raise ValueError(f"min_annotators must be >= 1, got {min_annotators!r} (field 'min_annotators')")
+        p, lab = programs_table, labels_table
+        n = (sa.select(sa.func.count(sa.distinct(lab.c.annotator))).where(lab.c.program_id == p.c.program_id)
+             .scalar_subquery())  # one index range per program (ix_labels_program)
+        q = sa.select(p.c.program_id, p.c.task_id, p.c.round_id, n).where(p.c.gold == sa.false()).order_by(p.c.seq)
+        if round_id is not None:
+            q = q.where(p.c.round_id == _as_int(round_id, "round_id"))
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        counts = np.array([r[3] for r in rows], dtype=np.int64)
+        return pd.DataFrame({"program_id": pd.Series([r[0] for r in rows], dtype=object),
+                             "name": pd.Series([program_name(pid, tid, rid) for pid, tid, rid, _ in rows], dtype=object),
+                             "n_annotators": counts, "complete": counts >= m})
+
     def wait_for_labels(self, program_ids: Iterable[str], *, min_annotators: int = 3,
                         timeout: float | None = None, poll: float = 1.0, progress: bool = True
                         ) -> pd.DataFrame:
@@ -1057,6 +1115,28 @@ class LabelStore:
             return None
         pick = self._least_certain(candidates, model, model_kwargs)
         return self.program(pick)
+
+    def queue_progress(self, annotator: str, *, n_gold: int | None = 5, round_id: int | None = None
+                       ) -> tuple[int, int]:
+        """``(done, total)`` of the queue :meth:`next_program` serves ``annotator`` with the same
+        ``n_gold`` and ``round_id``: gold programs (up to ``n_gold``) and the ordinary programs
+        (of that round if given), and how many of them the annotator has labelled."""
+        lab, p = labels_table, programs_table
+        ordinary = p.c.gold == sa.false()
+        if round_id is not None:
+            ordinary = sa.and_(ordinary, p.c.round_id == _as_int(round_id, "round_id"))
+        mine = sa.select(lab.c.program_id).where(lab.c.annotator == _check_name(annotator)).distinct().subquery()
+        q = sa.select(sa.func.count().filter(p.c.gold == sa.true()),
+                      sa.func.count(mine.c.program_id).filter(p.c.gold == sa.true()),
+                      sa.func.count().filter(ordinary),
+                      sa.func.count(mine.c.program_id).filter(ordinary)
+                      ).select_from(p.outerjoin(mine, mine.c.program_id == p.c.program_id))
+        with self._read() as conn:
+            gold_all, gold_done, total, done = (int(x or 0) for x in conn.execute(q).one())
+        if n_gold is not None:
+            cap = max(_as_int(n_gold, "n_gold"), 0)
+            gold_all, gold_done = min(gold_all, cap), min(gold_done, cap)
+        return gold_done + done, gold_all + total
 
     def _least_certain(self, candidates, model, model_kwargs) -> str:
         """Active labelling: the candidate whose least certain counted line is nearest 1/2, under

@@ -7,8 +7,9 @@ with the code shown after signing up (the token itself).
 
 The server passes its settings to every kernel in the environment: ``CRLHF_CLASSROOM_DB``
 (a path or database URL) and ``CRLHF_CLASSROOM_OPTIONS`` (JSON keyword arguments for
-``AnnotationSession``: ``n_gold``, ``feedback``, ``active``, ``round_id``, ``max_annotators``,
-``require_all``).
+``AnnotationSession``: ``n_gold``, ``feedback``, ``active``, ``round_id`` (``"newest"``: follow
+the store's newest round, so a new round of the RL loop reaches every open page by itself),
+``max_annotators``, ``require_all``, ``poll``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from crlhf.classroom import ENV_DB, ENV_OPTIONS
 from crlhf.store import LabelStore
 
 from .session import AnnotationSession
-SESSION_OPTIONS = ("n_gold", "feedback", "active", "round_id", "max_annotators", "require_all", "count_blank")
+SESSION_OPTIONS = ("n_gold", "feedback", "active", "round_id", "max_annotators", "require_all", "count_blank",
+                   "poll")
 
 
 class ClassroomApp(W.VBox):

@@ -1,5 +1,5 @@
-"""``crlhf classroom`` over HTTP (no browser needed): it prints the URL to hand out and lets
-no one in without the token or the password."""
+"""``crlhf classroom`` over HTTP (no browser needed): it prints the URL to hand out, lets
+no one in without the token or the password, and its page links nothing on other hosts."""
 
 import http.cookiejar
 import re
@@ -43,6 +43,9 @@ def test_token_protects_the_app_and_the_url_is_printed(classroom_server):
     assert code in (302, 401, 403)
     code, page = status(classroom_server.url + "/?token=s3cret-token")
     assert code == 200 and "from widgets.classroom import" not in page  # Voila strips the source
+    links = re.findall(r"""(?:href|src)=["']([^"']+)""", page)
+    assert links and [u for u in links if urllib.parse.urlparse(u).netloc] == []  # nothing from other hosts
+    assert "cdn.jsdelivr.net" not in page  # Voila's lab template links Font Awesome from there
 
 
 def test_password_login(classroom_server):

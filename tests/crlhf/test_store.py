@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from crlhf.crowd import CrowdModel
 from crlhf.simulate import noisy_crowd, random_truths
-from crlhf.store import Ack, LabelStore, Program, SchemaVersionError, SCHEMA_VERSION
+from crlhf.store import Ack, LabelStore, Program, SchemaVersionError, SCHEMA_VERSION, program_name
 from crlhf.tasks.base import Task
 
 PROG = "def f(xs):\n    total = 0\n\n    for x in xs:\n        total += x\n    return total\n"  # 6 lines
@@ -456,6 +456,46 @@ def test_rounds_wait_for_labels(open_store):
     assert len(labels) == 4 and set(labels["program_id"]) == set(pids)
     assert store.labels_complete(pids, 2)["complete"].all()
     assert store.dataset(round_id=r)["n_annotators"].tolist() == [2, 2]
+
+
+def test_head_and_progress_follow_rounds_as_the_loop_opens_them(open_store):
+    """What a waiting page polls (head), a student's queue progress and a round's progress
+    (labels per program against the target), on both backends."""
+    store = open_store()
+    assert store.head() == (None, 0)
+    store.add_task("t/1", "def f():\n")
+    store.add_gold(GOLD, [1, 1, -1], program_id="g0", task_id="t/1")
+    store.add_programs(["x = 1\n"], task_id="t/1")  # before any round
+    assert store.head() == (None, 2)
+    r1 = store.new_round("round 1")
+    assert store.head() == (r1, 2)  # a round opened: the head moves before its programs come
+    store.add_programs([{"program_id": f"run-r1-p0-s{j}", "program": PROG} for j in range(3)], task_id="t/1",
+                       round_id=r1)
+    assert store.head() == (r1, 5)
+    tok = store.register_annotators(["a", "b"])
+    store.add_labels(tok["a"], [("g0", 0, 1), ("run-r1-p0-s0", 0, 1), ("run-r1-p0-s1", 1, -1)])
+    store.add_labels(tok["b"], [("run-r1-p0-s0", 2, 1)])
+    assert store.queue_progress("a", n_gold=1, round_id=r1) == (3, 4)  # 1 gold + 2 of the round's 3
+    assert store.queue_progress("a", n_gold=0, round_id=r1) == (2, 3)
+    assert store.queue_progress("b", n_gold=5) == (1, 5)  # every round and the early program; 1 gold
+    prog = store.round_progress(r1, min_annotators=2)
+    assert prog["program_id"].tolist() == [f"run-r1-p0-s{j}" for j in range(3)]
+    assert prog["n_annotators"].tolist() == [2, 1, 0] and prog["complete"].tolist() == [True, False, False]
+    assert prog["name"].tolist() == [f"t/1 · sample {j + 1} · round 1" for j in range(3)]
+    assert prog["complete"].tolist() == store.labels_complete(prog["program_id"], 2)["complete"].tolist()  # the loop's test
+    assert len(store.round_progress(None, min_annotators=1)) == 4  # every ordinary program
+    assert store.next_program("b", n_gold=0, round_id=r1).name == "t/1 · sample 3 · round 1"  # fewest first
+    with pytest.raises(ValueError, match="min_annotators"):
+        store.round_progress(r1, min_annotators=0)
+
+
+def test_program_names_are_task_and_sample():
+    assert program_name("c7f84685-r1-p0-s0", "HumanEval/3", 1) == "HumanEval/3 · sample 1 · round 1"
+    assert program_name("r2-minicode/0/train/4-s3", "minicode/0/train/4", 2) == "minicode/0/train/4 · sample 4 · round 2"
+    assert program_name("gold-c7f84685-0", "HumanEval/3", gold=True) == "gold · HumanEval/3"
+    assert program_name("ea3470b5a1", None) == "ea3470b5a1" and program_name("g0", gold=True) == "gold · g0"
+    # a Program never tells a student it is gold (calibration stays blind)
+    assert Program("gold-run-0", "a = 1", task_id="t/1").name == "t/1"
 
 
 def test_sqlite_writers_queue_on_a_lock_that_times_out(tmp_path):

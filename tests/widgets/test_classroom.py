@@ -50,11 +50,35 @@ def test_from_env_reads_the_servers_settings(store, monkeypatch):
         ClassroomApp(store, colour="red")
 
 
+def test_the_app_follows_the_newest_round(store):
+    """What the server configures by default: a student who finished round 1 gets round 2 on
+    the same page when the loop opens it."""
+    store.add_task("t/1", "def f():\n")
+    r1 = store.new_round("round 1")
+    store.add_programs([{"program_id": "run-r1-p0-s0", "program": "a = 1\n"}], task_id="t/1", round_id=r1)
+    app = ClassroomApp(store, **classroom._session_options(classroom.build_parser().parse_args(
+        ["--db", "x.db", "--n-gold", "0"])))
+    assert app.sign_up("dee")
+    ann = app.session.line_annotator
+    try:
+        assert ann.header == "Program 1 · t/1 · sample 1 · round 1"
+        ann.press("c", "Enter")
+        assert ann.disabled and app.session.waiting
+        r2 = store.new_round("round 2")
+        store.add_programs([{"program_id": "run-r2-p0-s0", "program": "b = 2\n"}], task_id="t/1", round_id=r2)
+        assert app.session.check_for_programs() and ann.program_id == "run-r2-p0-s0"
+        assert app.children[1] is app.session  # the same page: nothing re-created
+    finally:
+        app.session.close()
+
+
 def test_command_line_arguments():
     args = classroom.build_parser().parse_args(["--db", "x.db"])
     assert (args.port, args.ip, args.password, args.token, args.n_gold) == (8866, "127.0.0.1", None, None, 5)
-    assert classroom._session_options(args) == {"n_gold": 5, "feedback": True, "active": False, "round_id": None,
-                                                "max_annotators": None, "require_all": False}
+    assert classroom._session_options(args) == {"n_gold": 5, "feedback": True, "active": False,
+                                                "round_id": "newest", "max_annotators": None, "require_all": False}
+    assert classroom._session_options(classroom.build_parser().parse_args(["--db", "x.db", "--round", "3"]))[
+        "round_id"] == 3
     args = classroom.build_parser().parse_args(["--db", "x.db", "--port", "9000", "--ip", "0.0.0.0", "--password",
                                                 "pw", "--no-feedback", "--active", "--max-annotators", "3"])
     assert (args.port, args.ip, args.password, args.max_annotators) == (9000, "0.0.0.0", "pw", 3)

@@ -36,7 +36,7 @@ def test_refresh_is_the_store_replay_and_reads_only_what_is_new(store, monkeypat
     store.add_labels(tokens["ann"], [("g0", 0, 1), ("g0", 1, 1), ("g0", 2, -1), ("p0", 0, 1), ("p0", 1, -1)])
     dash = CrowdDashboard(store, autostart=False)
     _same_as_replay(dash, store)
-    assert dash.program.options == ("g0", "p0") and dash.program.value == "p0"  # follows the newest
+    assert dash.program_ids == ["g0", "p0"] and dash.program.value == "p0"  # follows the newest
     assert not dash.refresh()  # nothing new: nothing recomputed
 
     seen = []
@@ -106,7 +106,7 @@ def test_background_refresh_picks_up_new_labels(store):
         assert dash.heatmap.value == "<i>No labels yet.</i>"
         store.add_labels(tok, [("p2", 0, 1)])
         deadline = time.monotonic() + 30
-        while "p2" not in dash.program.options and time.monotonic() < deadline:
+        while "p2" not in dash.program_ids and time.monotonic() < deadline:
             time.sleep(0.1)
         assert dash.program.value == "p2" and "p2" in dash.heatmap.value
         dash.live.value = False  # the Live button stops the thread
@@ -168,3 +168,54 @@ def test_refresh_replays_only_from_the_first_changed_program(tmp_path):
     model, result = store.replay(reliability="two_coin")
     pd.testing.assert_frame_equal(dash.result.scores, result.scores)
     pd.testing.assert_frame_equal(dash.model.history, model.history)
+
+
+def test_round_progress_names_and_the_cap(store):
+    """While the loop waits: the newest round's labels per program against the target, readable
+    program names, and the leaderboard explaining annotators tied at the p_i cap."""
+    store.add_task("t/1", "def f():\n")
+    r1 = store.new_round("round 1")
+    pids = store.add_programs([{"program_id": f"run-r1-p0-s{j}", "program": "a = 1\nb = 2\nc = 3\n"}
+                               for j in range(3)], task_id="t/1", round_id=r1)
+    tokens = store.register_annotators(["ann", "bo", "cy"])
+    for name in ("ann", "bo"):  # right on the gold program g0 (truth +1, +1, -1)
+        store.add_labels(tokens[name], [("g0", 0, 1), ("g0", 1, 1), ("g0", 2, -1)]
+                         + [(pids[0], i, 1) for i in range(3)] + [(pids[1], 0, 1)])
+    store.add_labels(tokens["cy"], [(pids[2], 0, -1)])
+    dash = CrowdDashboard(store, autostart=False, labels_per_program=2, p_max=0.705, reliability="eq8")
+    assert dash.round_id == r1 and dash.round["n_annotators"].tolist() == [2, 2, 1]
+    assert "Round 1</b>: 2 of 3 programs have 2 labels &middot; waiting for 1" in dash.round_text.value
+    assert (dash.round_bar.value, dash.round_bar.max) == (2, 3)
+    table = dash.round_table.value
+    assert table.index("t/1 · sample 3 · round 1") < table.index("t/1 · sample 1 · round 1")  # waiting first
+    assert "1 / 2" in table and "2 / 2" in table
+    assert dict(dash.program.options)["t/1 · sample 1 · round 1"] == pids[0]  # names in the list
+    dash.select(pids[0])
+    assert "t/1 · sample 1 · round 1</b>" in dash.heatmap.value
+
+    store.add_labels(tokens["cy"], [(pids[2], 1, 1)])  # same annotator: still 1 of 2 for sample 3
+    r2 = store.new_round("round 2")  # the loop moves on; no labels yet
+    assert dash.refresh()
+    assert dash.round_id == r2 and "Round 2</b>: 0 of 0 programs" in dash.round_text.value
+    store.add_programs([{"program_id": "run-r2-p1-s0", "program": "z = 0\n"}], task_id="t/1", round_id=r2)
+    dash.refresh()
+    assert "Round 2</b>: 0 of 1 programs have 2 labels" in dash.round_text.value
+
+    board = dash.leaderboard.set_index("annotator")["reliability"]
+    capped = board[board >= 0.705 - 1e-9].index.tolist()
+    assert sorted(capped) == ["ann", "bo"]  # right on gold (eq 8): p_i at p_max = 0.705, cy below
+    note = dash.board.value
+    assert f"the {len(capped)} annotator" in note and "[p_min, p_max] = [0.05, 0.705]" in note
+    assert note.count("0.705&thinsp;*") == len(capped)
+    assert "padding:2px 10px" in note  # headers and values apart
+    dash.tabs.selected_index = 1
+    assert dash.trajectories.value[:4] == b"\x89PNG"
+
+
+def test_marked_annotators_are_the_few_that_matter():
+    from crlhf.plots import marked_annotators
+
+    final = pd.Series({"a": 0.95, "b": 0.95, "c": 0.9, "d": 0.8, "e": 0.7, "f": 0.3, "g": 0.6, "h": 0.2})
+    assert marked_annotators(final, n=2, cap=0.95) == ["h", "f", "d", "c"]  # lowest 2, adversaries, highest 2 below the cap
+    assert marked_annotators(final, n=1, cap=None) == ["h", "f", "b"]
+    assert marked_annotators(final, n=0, cap=0.95) == ["h", "f"]

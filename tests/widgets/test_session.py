@@ -1,6 +1,8 @@
 """AnnotationSession without a browser: the queue (gold first), writes to the store, gold
 feedback only after a submit, safe retries, and names that belong to their owners."""
 
+import time
+
 import pytest
 
 from crlhf.store import LabelStore
@@ -106,3 +108,70 @@ def test_active_routing_and_round_go_to_the_store(store):
     assert s.line_annotator.program_id == "r1p" and s.progress.max == 1
     s2 = AnnotationSession("gus", store, n_gold=0, active=True, require_all=True)
     assert s2.line_annotator.program_id in {"p0", "p1", "p2", "r1p"} and s2.line_annotator.require_all
+
+
+def _wait_for(predicate, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return predicate()
+
+
+def _open_round(store, r, n=2):
+    rid = store.new_round(f"round {r}")
+    return store.add_programs([{"program_id": f"run-r{r}-p0-s{j}", "program": f"a = {r}\nb = {j}\n"}
+                               for j in range(n)], task_id="t/1", round_id=rid)
+
+
+def test_a_waiting_session_shows_the_next_round_by_itself(store):
+    """The classroom's queue: the newest round only; when it is done the same session (no
+    re-creation, no reload) waits, and shows round 2 with readable names when the loop opens it."""
+    store.add_task("t/1", "def f():\n")
+    _open_round(store, 1)
+    s = AnnotationSession("alice", store, n_gold=1, round_id="newest", poll=0.05)
+    ann = s.line_annotator
+    try:
+        assert ann.program_id == "g0"
+        ann.press("c", "c", "c", "Enter", "Enter")
+        assert ann.program_id == "run-r1-p0-s0"  # the newest round only: p0-p2 (no round) are not served
+        assert ann.header == "Program 2 · t/1 · sample 1 · round 1"
+        assert "1 of 3 programs labelled &middot; round 1" in s.progress_text.value  # gold included
+        ann.press("c", "Enter")
+        assert ann.message == "Saved 1 labels of t/1 · sample 1 · round 1."
+        ann.press("w", "Enter")
+        assert ann.disabled and "All done for now" in ann.message and ann.header == "Waiting for new programs"
+        assert s.waiting and s.program is None
+        assert not s.check_for_programs()  # nothing new yet
+
+        new = _open_round(store, 2)  # the loop opens round 2
+        assert _wait_for(lambda: ann.program_id == new[0]), "round 2 did not reach the waiting session"
+        assert not ann.disabled and ann.message == "New programs to label (round 2): here is the next one."
+        assert ann.header == "Program 2 · t/1 · sample 1 · round 2"
+        assert "1 of 3 programs labelled &middot; round 2" in s.progress_text.value
+        assert s.rounds_seen == [None, 1, 2]
+        assert _wait_for(lambda: not s.waiting)
+        ann.press("c", "Enter", "c", "Enter")
+        assert ann.disabled and s.waiting  # waiting again, for round 3
+    finally:
+        s.close()
+    assert not s.waiting
+    _open_round(store, 3)
+    time.sleep(0.3)
+    assert ann.disabled and s.program is None  # a closed session checks no more
+    assert set(store.labels(annotators="alice")["program_id"]) == {"g0", "run-r1-p0-s0", "run-r1-p0-s1",
+                                                                    "run-r2-p0-s0", "run-r2-p0-s1"}
+
+
+def test_waiting_without_a_thread_and_the_end_of_a_fixed_queue(store):
+    s = AnnotationSession("bo", store, n_gold=0, round_id="newest", poll=None)  # no round yet: every program
+    ann = s.line_annotator
+    assert ann.program_id == "p0" and s.current_round() is None
+    ann.press("c", "Enter", "c", "Enter", "c", "Enter")
+    assert "Thank you!" in ann.message and ann.header == "Nothing left to label" and not s.waiting
+    store.add_task("t/1", "def f():\n")
+    new = _open_round(store, 1, n=1)
+    assert s.check_for_programs() and ann.program_id == new[0]  # by hand, as the thread would
+    with pytest.raises(ValueError, match="field 'round_id'"):
+        AnnotationSession("cy", store, round_id="latest")
+    with pytest.raises(ValueError, match="field 'poll'"):
+        AnnotationSession("cy", store, poll=0)

@@ -90,6 +90,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .policy import hf_progress_bars_off
+
 __all__ = [
     "PPOConfig",
     "PPOTrainer",
@@ -880,7 +882,10 @@ class PPOTrainer:
             acc.wait_for_everyone()
         if acc is None or acc.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
-            self.model.save_pretrained(path)
+            with hf_progress_bars_off():
+                self.model.save_pretrained(path)
+                if reference:
+                    self.ref_model.save_pretrained(path / REFERENCE_DIR)
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(path)
             save_file({k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
@@ -889,8 +894,6 @@ class PPOTrainer:
             (path / STATE_FILE).write_text(json.dumps(state, indent=1))
             if optimizer:
                 torch.save(self.optimizer.state_dict(), path / OPTIMIZER_FILE)
-            if reference:
-                self.ref_model.save_pretrained(path / REFERENCE_DIR)
         if acc is not None:
             acc.wait_for_everyone()
         return path
@@ -914,15 +917,15 @@ class PPOTrainer:
         if not (path / STATE_FILE).is_file():
             raise FileNotFoundError(f"{path} holds no {STATE_FILE}: not a folder written by PPOTrainer.save_pretrained")
         state = json.loads((path / STATE_FILE).read_text())
-        model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+        with hf_progress_bars_off():
+            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+            if ref_model is None and (path / REFERENCE_DIR).is_dir():
+                ref_model = AutoModelForCausalLM.from_pretrained(path / REFERENCE_DIR, **model_kwargs)
         if tokenizer is None and (path / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(path)
         if ref_model is None:
-            if (path / REFERENCE_DIR).is_dir():
-                ref_model = AutoModelForCausalLM.from_pretrained(path / REFERENCE_DIR, **model_kwargs)
-            else:
-                warnings.warn(f"{path} has no {REFERENCE_DIR}/: the KL reference is now the saved policy, "
-                              "not the original one; pass ref_model= to keep the original", stacklevel=2)
+            warnings.warn(f"{path} has no {REFERENCE_DIR}/: the KL reference is now the saved policy, "
+                          "not the original one; pass ref_model= to keep the original", stacklevel=2)
         config = PPOConfig.from_dict(state["config"]) if config is None else config
         trainer = cls(model, tokenizer, config, ref_model=ref_model, accelerator=accelerator)
         trainer.load_value_head(path)

@@ -7,12 +7,18 @@ benchmark, ``benchmarks/reward_sources.py``, decides; ``--reward-shape product``
 them, see :data:`crlhf.reward.SHAPES`), evaluate the trained policy the same way, and write to
 ``out/``::
 
-    report.md            Table-I style: baseline vs w/cRLHF, plus the per-round metrics
-    results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}}, "crlhf": {...}, ...}
-    passk.png/.json      pass@k before and after, one axis
+    report.md            Table-I style: baseline, w/cRLHF and the gain, each pass@k with its 95%
+                         bootstrap interval over tasks (:func:`passk_summary`), plus the per-round metrics
+    results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}, "interval": {...},
+                         "best": {...}}, "crlhf": {...}, "gain": {...}, "rounds": [...], ...}
+    passk.png/.json      pass@k before (dashed) and after (solid), one hue per temperature, intervals shaded
     rounds.png/.json     reward and KL per round (from the run's metrics.csv)
-    reliabilities.png/.json   p_i trajectories of the crowd
+    reliabilities.png/.json   p_i trajectories of the crowd, the few that matter named
     run/                 the loop's run folder (config, metrics.csv, labels, checkpoints, ...)
+
+With several seeds (``seed=[0, 1, 2]``, ``crlhf demo --seeds 0 1 2``) each seed's run goes to
+``out/seed-N/`` as above, and ``out/`` holds ``report.md`` and ``results.json`` with the mean ±
+standard deviation over seeds of every cell and each seed's row, ``passk.png`` and ``rounds.png``.
 
 The prompts PPO trains on (:func:`rl_tasks`) are minicode *test*-split tasks disjoint from the
 evaluation tasks: the train split is what the tiny coder was fine-tuned on (it passes half of
@@ -114,52 +120,36 @@ def _per_task(result, k: int, temperature: float) -> pd.Series:
     return pd.Series(np.atleast_1d(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k)), index=g.task_id.to_numpy())
 
 
-def _best(result) -> dict:
-    """``k -> (pass@k, T, lo, hi)`` at each k's best temperature."""
-    best = result.passk.loc[result.passk.groupby("k").pass_at_k.idxmax()]
-    return {int(r.k): (float(r.pass_at_k), float(r.temperature), float(r.lo), float(r.hi)) for r in best.itertuples()}
-
-
 def passk_summary(before, after) -> dict:
     """The demo's pass@k numbers from two :class:`crlhf.evaluate.EvalResult` on the same tasks:
-    for ``"baseline"`` and ``"crlhf"`` the pass@k per k and temperature and their 95% bootstrap
-    intervals over tasks (``EvalResult.to_dict`` keys), and the best temperature per k; for
+    for ``"baseline"`` and ``"crlhf"`` their ``to_dict()`` (pass@k per k and temperature, 95%
+    bootstrap intervals over tasks, the best temperature per k); for
     ``"gain"`` (w/cRLHF minus baseline) the difference with a paired 95% bootstrap interval
     over the same tasks (:func:`crlhf.passk.bootstrap_interval` of per-task differences)."""
     from .passk import bootstrap_interval
 
-    out: dict = {}
-    for name, res in (("baseline", before), ("crlhf", after)):
-        cells = {(int(r.k), float(r.temperature)): r for r in res.passk.itertuples()}
-        d: dict = {f"pass@{k}": {} for k in KS}
-        d["interval"] = {f"pass@{k}": {} for k in KS}
-        for k in KS:
-            for t in TEMPERATURES:
-                r = cells.get((k, t))
-                d[f"pass@{k}"][f"{t:g}"] = math.nan if r is None else float(r.pass_at_k)
-                d["interval"][f"pass@{k}"][f"{t:g}"] = [math.nan, math.nan] if r is None else [float(r.lo), float(r.hi)]
-        d["best"] = {f"pass@{k}": {"pass_at_k": v, "temperature": t, "interval": [lo, hi]}
-                     for k, (v, t, lo, hi) in _best(res).items()}
-        out[name] = d
+    out = {"baseline": before.to_dict(), "crlhf": after.to_dict()}
 
     def paired(k, t_before, t_after):
         a, b = _per_task(after, k, t_after), _per_task(before, k, t_before)
-        diff = (a - b.reindex(a.index)).dropna()
-        if diff.empty:
-            return math.nan, [math.nan, math.nan]
+        if set(a.index) != set(b.index):
+            raise ValueError("the baseline and w/cRLHF evaluations hold different tasks: a gain needs the same ones")
+        diff = a - b.reindex(a.index)
         return float(diff.mean()), list(bootstrap_interval(diff.to_numpy()))
 
     gain: dict = {f"pass@{k}": {} for k in KS}
     gain["interval"] = {f"pass@{k}": {} for k in KS}
     for k in KS:
         for t in TEMPERATURES:
-            gain[f"pass@{k}"][f"{t:g}"], gain["interval"][f"pass@{k}"][f"{t:g}"] = paired(k, t, t)
-    best_b, best_a = _best(before), _best(after)
+            if math.isfinite(_cell(out["baseline"], k, t)) and math.isfinite(_cell(out["crlhf"], k, t)):
+                gain[f"pass@{k}"][f"{t:g}"], gain["interval"][f"pass@{k}"][f"{t:g}"] = paired(k, t, t)
+    best_b, best_a = out["baseline"]["best"], out["crlhf"]["best"]
     gain["best"] = {}
     for k in KS:
-        if k in best_b and k in best_a:
-            g, iv = paired(k, best_b[k][1], best_a[k][1])
-            gain["best"][f"pass@{k}"] = {"gain": g, "interval": iv}
+        key = f"pass@{k}"
+        if key in best_b and key in best_a:
+            g, iv = paired(k, best_b[key]["temperature"], best_a[key]["temperature"])
+            gain["best"][key] = {"gain": g, "interval": iv}
     out["gain"] = gain
     return out
 
@@ -187,7 +177,7 @@ def passk_cells(summary: dict, name: str) -> list[str]:
     """One table row of :func:`passk_summary` (``name``: baseline, crlhf or gain), in percent
     (gain in percentage points) with the 95% interval in brackets, in :func:`passk_columns` order."""
     d, sign = summary[name], name == "gain"
-    row = [_with_interval(d[f"pass@{k}"][f"{t:g}"], d["interval"][f"pass@{k}"][f"{t:g}"], sign)
+    row = [_with_interval(_cell(d, k, t), d["interval"].get(f"pass@{k}", {}).get(f"{t:g}", NO_INTERVAL), sign)
            for k in KS for t in TEMPERATURES]
     for k in KS:
         b = d["best"].get(f"pass@{k}")
@@ -200,9 +190,17 @@ def passk_cells(summary: dict, name: str) -> list[str]:
     return row
 
 
+NO_INTERVAL = (math.nan, math.nan)
+
+
+def _cell(d: dict, k: int, t: float) -> float:
+    """pass@k (or its gain) at temperature ``t``; NaN where it was not measured (k > n)."""
+    return d.get(f"pass@{k}", {}).get(f"{t:g}", math.nan)
+
+
 def _cell_values(summary: dict, name: str) -> list[float]:
     d = summary[name]
-    values = [d[f"pass@{k}"][f"{t:g}"] for k in KS for t in TEMPERATURES]
+    values = [_cell(d, k, t) for k in KS for t in TEMPERATURES]
     key = "gain" if name == "gain" else "pass_at_k"
     return values + [d["best"].get(f"pass@{k}", {}).get(key, math.nan) for k in KS]
 

@@ -34,9 +34,7 @@ def notable_annotators(final: pd.Series, max_labels: int = 6) -> dict[str, str]:
     final = pd.Series(final, dtype=float).dropna().sort_values(kind="stable")
     if final.empty:
         return {}
-    out: dict[str, str] = {}
-    for name, p in final[final < 0.5].items():
-        out[str(name)] = "p_i < 0.5"
+    out = {str(name): "p_i < 0.5" for name in final.index[final < 0.5]}
     top = final[final >= final.iloc[-1] - 1e-9]  # the highest, and any tied with it (e.g. at the cap)
     lowest, highest, tied = str(final.index[0]), str(top.index[0]), len(top) - 1
     out[lowest] = "lowest p_i"

@@ -77,18 +77,38 @@ def test_demo_quick_evaluates_trains_and_reports_quietly(tmp_path, capfd):
     assert (tmp_path / "run" / "metrics.csv").is_file()
 
 
+def scripted_result(passes, tasks=4):
+    """An EvalResult of ``tasks`` tasks x 10 samples at T 0.2/0.6/0.8 where sample j of task i
+    passes when ``j < passes[i]`` (``passes``: an int for every task, or one per task)."""
+    from crlhf.evaluate import summarize
+
+    passes = [passes] * tasks if isinstance(passes, int) else passes
+    return summarize(pd.DataFrame([{"task_id": f"t{i}", "temperature": t, "passed": j < c}
+                                   for i, c in enumerate(passes) for t in (0.2, 0.6, 0.8) for j in range(10)]),
+                     ks=(1, 10))
+
+
+def test_demo_gain_is_paired_over_tasks():
+    from crlhf.demo import passk_summary
+
+    # tasks of very different difficulty, each one sample in ten better after: the gain is certain
+    summary = passk_summary(scripted_result([0, 2, 8, 9]), scripted_result([1, 3, 9, 10]))
+    assert summary["gain"]["pass@1"]["0.6"] == pytest.approx(0.1)
+    assert summary["gain"]["interval"]["pass@1"]["0.6"] == pytest.approx([0.1, 0.1])
+    lo, hi = summary["baseline"]["interval"]["pass@1"]["0.6"]
+    assert hi - lo > 0.3  # while each model's own interval over these tasks is wide
+    assert summary["gain"]["best"]["pass@1"]["gain"] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="different tasks"):
+        passk_summary(scripted_result(3), scripted_result(3, tasks=5))
+
+
 def fake_seed_run(out, quick, seed, progress, reward, reward_shape, credit, **overrides):
     """What one seed of the demo returns, from scripted evaluations: 4 tasks, n = 10; the baseline
     passes 4 + 2 * seed of 10 samples on every task, w/cRLHF one more."""
     from crlhf.demo import SIZES, passk_summary
-    from crlhf.evaluate import summarize
-
-    def result(c):
-        return summarize(pd.DataFrame([{"task_id": f"t{i}", "temperature": t, "passed": j < c}
-                                       for i in range(4) for t in (0.2, 0.6, 0.8) for j in range(10)]), ks=(1, 10))
 
     out.mkdir(parents=True)
-    return {**passk_summary(result(4 + 2 * seed), result(5 + 2 * seed)),
+    return {**passk_summary(scripted_result(4 + 2 * seed), scripted_result(5 + 2 * seed)),
             "rounds": [{"round": 1, "reward_mean": 0.5 + seed / 10, "kl": 0.1, "beta": 0.2, "pass_rate": 0.25,
                         "mean_p": 0.7, "s_true_mean": 0.6, "time": 1.0}],
             "sizes": SIZES[True], "seed": seed, "quick": True, "eval_tasks": 4, "train_tasks": 8,

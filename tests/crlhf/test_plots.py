@@ -1,16 +1,12 @@
 """The kit's figures: which annotators a p_i plot names, the calibration line, paired pass@k colours."""
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-
-from crlhf.plots import notable_annotators, plot_passk, plot_reliabilities  # noqa: E402
+from crlhf.plots import notable_annotators, plot_passk, plot_reliabilities
 
 # final p_i: adv 0.30 (an adversary), weak 0.45, mid 0.70, low 0.55, top1 and top2 at the cap 0.95
 FINAL = {"adv": 0.30, "weak": 0.45, "mid": 0.70, "low": 0.55, "top1": 0.95, "top2": 0.95}

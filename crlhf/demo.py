@@ -332,8 +332,8 @@ def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, rew
     # plots
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     plot_passk(before.passk, label="baseline", ax=ax, band=True, ls="--")
-    plot_passk(after.passk, label="w/cRLHF", ax=ax, band=True)
-    ax.set_ylabel("pass@k (shaded: 95% bootstrap interval over tasks)", fontsize=8)
+    plot_passk(after.passk, label="w/cRLHF", ax=ax)
+    ax.set_ylabel("pass@k (shaded: baseline's 95% interval over tasks)", fontsize=8)
     ax.set_title("pass@k on minicode test: baseline dashed, w/cRLHF solid", fontsize=10)
     save(fig, out / "passk", {"baseline": before.passk, "crlhf": after.passk})
     plt.close(fig)

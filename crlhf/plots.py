@@ -71,7 +71,7 @@ def plot_reliabilities(history: pd.DataFrame, truth: dict | pd.Series | None = N
         keep = np.unique(np.linspace(0, len(wide) - 1, int(max_points)).round().astype(int))
         wide = wide.iloc[keep]
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
+        fig, ax = plt.subplots(figsize=(7, 5))
     else:
         fig = ax.figure
     cmap = plt.get_cmap("viridis")
@@ -108,7 +108,8 @@ def plot_reliabilities(history: pd.DataFrame, truth: dict | pd.Series | None = N
     handles, labels = ax.get_legend_handles_labels()
     if label and handles:
         order = sorted(range(len(handles)), key=lambda i: handles[i] not in named)  # named annotators first
-        ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="lower left")
+        where = dict(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2) if tight else dict(loc="lower left")
+        ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, **where)  # below: no line hidden
     ax.set_title(title or "Annotator reliabilities")
     if tight:
         fig.tight_layout()

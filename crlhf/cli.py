@@ -1,4 +1,4 @@
-"""The ``crlhf`` command."""
+"""The ``crlhf`` command (its help texts are plain text: :data:`DESCRIPTION` and each option's ``help``)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,10 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
            for m in RELIABILITY_METHODS}
 
     out.mkdir(parents=True, exist_ok=True)
-    fig = plot_reliabilities(models["eq8"].history, truth=people["true accuracy"].dropna(),
-                             title="p_i by eq (8), gold calibration then ordinary programs")
+    history = models["eq8"].history
+    fig = plot_reliabilities(history, truth=people["true accuracy"].dropna(), kinds=people["kind"],
+                             calibration_end=history.loc[history.program_id.isin(list(gold)), "step"].max(),
+                             p_max=models["eq8"].p_max, title="p_i by eq (8), gold calibration then ordinary programs")
     png, _ = save(fig, out / "reliabilities", models["eq8"].history)
     summary = {
         "seed": seed, "programs": n_programs, "lines": n_lines, "labels": int(len(labels)),
@@ -84,26 +86,64 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="crlhf", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("demo", "the main job: evaluate the tiny coder, run cRLHF with a simulated crowd, "
-                                 "evaluate again, write a report"),
-                        ("crowd", "simulate a crowd: calibration, labels, posteriors, p_i")):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--out", type=Path, default=Path("runs") / name)
-        p.add_argument("--seed", type=int, default=0)
-        if name == "crowd":
-            p.add_argument("--programs", type=int, default=2000)
-        else:
-            from .reward import CREDITS, SHAPES, SOURCES
+DESCRIPTION = ("crlhf: crowd-sourced RLHF for code generation. A code model writes programs, a crowd "
+               "labels each line correct or wrong, Bayesian inference with learned annotator reliabilities "
+               "p_i turns the labels into a score per program, and PPO trains on the scores. "
+               "Run 'crlhf COMMAND --help' for a command's options.")
 
-            p.add_argument("--reward", default="bayes", choices=list(SOURCES), help="reward source (default bayes)")
-            p.add_argument("--reward-shape", default="share", choices=list(SHAPES),
-                           help="share = the paper's s = c/k (default), all_correct, product = P(all lines correct)")
-            p.add_argument("--credit", default="sequence", choices=list(CREDITS),
-                           help="how the score reaches the tokens (default sequence)")
-        p.add_argument("--quick", action="store_true", help="a small, fast run")
+DEMO_DESCRIPTION = ("Evaluate the packaged tiny coder on held-out minicode tasks (pass@1 and pass@10 at T = "
+                    "0.2, 0.6, 0.8), run cRLHF with a simulated noisy crowd of 30 annotators, evaluate the "
+                    "trained policy on the same tasks, and write report.md (pass@k with 95% intervals, "
+                    "baseline against w/cRLHF, the gain, per-round metrics), results.json and PNG plots "
+                    "(pass@k, reward and KL per round, p_i of the crowd) to --out. With --seeds, one run "
+                    "per seed in --out/seed-N and the mean and standard deviation over seeds in --out.")
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of ``crlhf demo``."""
+    from .reward import CREDITS, SHAPES, SOURCES
+
+    p.add_argument("--out", type=Path, default=Path("runs") / "demo", metavar="DIR",
+                   help="folder for report.md, results.json, the plots and the run (default: %(default)s)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0,
+                       help="seed of the crowd, the prompts' order, PPO and sampling (default: %(default)s)")
+    seeds.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="several seeds, e.g. --seeds 0 1 2: one run each, and mean +/- std over seeds "
+                            "(default: one seed, --seed)")
+    p.add_argument("--reward", default="bayes", choices=list(SOURCES),
+                   help="where each program's score comes from: the crowd through the Bayesian model (bayes), "
+                        "a majority vote, a single annotator, Dawid-Skene, the true line labels (oracle) or the "
+                        "unit tests (tests) (default: %(default)s)")
+    p.add_argument("--reward-shape", default="share", choices=list(SHAPES),
+                   help="share: the paper's s = c/k, the share of lines judged correct; all_correct: 1 if every "
+                        "line is; product: P(all lines correct) (default: %(default)s)")
+    p.add_argument("--credit", default="sequence", choices=list(CREDITS),
+                   help="how the score reaches the tokens: all of it at the last token (sequence), a share at "
+                        "each line's last token (line_end), or at the last token with penalties put on the lines "
+                        "judged wrong (blame) (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run of a few seconds (6 tasks, 2 rounds) instead of the full one "
+                        "(200 tasks, 30 rounds, about 10 minutes on 2 CPU cores)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crlhf", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = add_demo_arguments(sub.add_parser(
+        "demo", help="the main job: evaluate the tiny coder, run cRLHF with a simulated crowd, evaluate again, "
+                     "write a report", description=DEMO_DESCRIPTION))
+    p = sub.add_parser("crowd", help="simulate a crowd: calibration, labels, posteriors, p_i",
+                       description="Algorithm 1 without the model: a noisy crowd of 30 is calibrated on gold "
+                                   "programs and labels random programs; the crowd model turns the labels into "
+                                   "posteriors, scores and reliabilities p_i, compared with majority vote and "
+                                   "Dawid-Skene. Writes crowd_simulation.json and a p_i plot to --out.")
+    p.add_argument("--out", type=Path, default=Path("runs") / "crowd", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the crowd and the programs (default: %(default)s)")
+    p.add_argument("--programs", type=int, default=2000, help="programs to label (default: %(default)s)")
+    p.add_argument("--quick", action="store_true", help="at most 300 programs")
     from . import classroom, eval_run, round_cmd, sft, tiny, train_cmd
 
     eval_run.build_parser(sub.add_parser("eval", help="pass@k of a model on HumanEval/MBPP (Table I), resumable"))
@@ -134,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import run_demo
 
-        run_demo(args.out, quick=args.quick, seed=args.seed, reward=args.reward, reward_shape=args.reward_shape,
-                 credit=args.credit)
+        option, seeds = ("--seeds", args.seeds) if args.seeds is not None else ("--seed", [args.seed])
+        if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+            demo.error(f"{option}: seeds are distinct non-negative integers, got {' '.join(map(str, seeds))}")
+        run_demo(args.out, quick=args.quick, seed=seeds if len(seeds) > 1 else seeds[0], reward=args.reward,
+                 reward_shape=args.reward_shape, credit=args.credit)
     if args.command == "crowd":
         crowd_simulation(args.out, seed=args.seed,
                          n_programs=min(args.programs, 300) if args.quick else args.programs)

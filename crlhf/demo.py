@@ -7,12 +7,18 @@ benchmark, ``benchmarks/reward_sources.py``, decides; ``--reward-shape product``
 them, see :data:`crlhf.reward.SHAPES`), evaluate the trained policy the same way, and write to
 ``out/``::
 
-    report.md            Table-I style: baseline vs w/cRLHF, plus the per-round metrics
-    results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}}, "crlhf": {...}, ...}
-    passk.png/.json      pass@k before and after, one axis
+    report.md            Table-I style: baseline, w/cRLHF and the gain, each pass@k with its 95%
+                         bootstrap interval over tasks (:func:`passk_summary`), plus the per-round metrics
+    results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}, "interval": {...},
+                         "best": {...}}, "crlhf": {...}, "gain": {...}, "rounds": [...], ...}
+    passk.png/.json      pass@k before (dashed) and after (solid), one hue per temperature, intervals shaded
     rounds.png/.json     reward and KL per round (from the run's metrics.csv)
-    reliabilities.png/.json   p_i trajectories of the crowd
+    reliabilities.png/.json   p_i trajectories of the crowd, the few that matter named
     run/                 the loop's run folder (config, metrics.csv, labels, checkpoints, ...)
+
+With several seeds (``seed=[0, 1, 2]``, ``crlhf demo --seeds 0 1 2``) each seed's run goes to
+``out/seed-N/`` as above, and ``out/`` holds ``report.md`` and ``results.json`` with the mean ±
+standard deviation over seeds of every cell and each seed's row, ``passk.png`` and ``rounds.png``.
 
 The prompts PPO trains on (:func:`rl_tasks`) are minicode *test*-split tasks disjoint from the
 evaluation tasks: the train split is what the tiny coder was fine-tuned on (it passes half of
@@ -30,8 +36,15 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .plots import reliability_trajectories
 
 TEMPERATURES = (0.2, 0.6, 0.8)
 KS = (1, 10)
@@ -99,44 +112,197 @@ def _evaluate(policy, tasks, sizes, seed, progress):
     return evaluate(sampler, tasks, ks=KS, temperatures=TEMPERATURES, n=sizes["eval_n"], progress=progress)
 
 
-def _passk_dict(result) -> dict:
-    d = result.to_dict()
-    return {f"pass@{k}": {f"{t:g}": float(d.get(f"pass@{k}", {}).get(f"{t:g}", math.nan)) for t in TEMPERATURES}
-            for k in KS}
+def _per_task(result, k: int, temperature: float) -> pd.Series:
+    """Each task's unbiased pass@k at one temperature (index ``task_id``)."""
+    from .passk import pass_at_k
+
+    g = result.per_task[result.per_task.temperature == temperature]
+    return pd.Series(np.atleast_1d(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k)), index=g.task_id.to_numpy())
 
 
-def _fmt(x) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+def passk_summary(before, after) -> dict:
+    """The demo's pass@k numbers from two :class:`crlhf.evaluate.EvalResult` on the same tasks:
+    for ``"baseline"`` and ``"crlhf"`` their ``to_dict()`` (pass@k per k and temperature, 95%
+    bootstrap intervals over tasks, the best temperature per k); for
+    ``"gain"`` (w/cRLHF minus baseline) the difference with a paired 95% bootstrap interval
+    over the same tasks (:func:`crlhf.passk.bootstrap_interval` of per-task differences)."""
+    from .passk import bootstrap_interval
+
+    out = {"baseline": before.to_dict(), "crlhf": after.to_dict()}
+
+    def paired(k, t_before, t_after):
+        a, b = _per_task(after, k, t_after), _per_task(before, k, t_before)
+        if set(a.index) != set(b.index):
+            raise ValueError("the baseline and w/cRLHF evaluations hold different tasks: a gain needs the same ones")
+        diff = a - b.reindex(a.index)
+        return float(diff.mean()), list(bootstrap_interval(diff.to_numpy()))
+
+    gain: dict = {f"pass@{k}": {} for k in KS}
+    gain["interval"] = {f"pass@{k}": {} for k in KS}
+    for k in KS:
+        for t in TEMPERATURES:
+            if math.isfinite(_cell(out["baseline"], k, t)) and math.isfinite(_cell(out["crlhf"], k, t)):
+                gain[f"pass@{k}"][f"{t:g}"], gain["interval"][f"pass@{k}"][f"{t:g}"] = paired(k, t, t)
+    best_b, best_a = out["baseline"]["best"], out["crlhf"]["best"]
+    gain["best"] = {}
+    for k in KS:
+        key = f"pass@{k}"
+        if key in best_b and key in best_a:
+            g, iv = paired(k, best_b[key]["temperature"], best_a[key]["temperature"])
+            gain["best"][key] = {"gain": g, "interval": iv}
+    out["gain"] = gain
+    return out
 
 
-def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, *, reward: str = "bayes",
-             reward_shape: str = "share", credit: str = "sequence", **overrides) -> dict:
-    """Run the demo into ``out`` (see the module docstring); returns what ``results.json`` holds.
+def passk_columns() -> list[str]:
+    """Column names of the demo's pass@k tables, e.g. ``"pass@1 at T=0.2 (%)"``."""
+    return [f"pass@{k} at T={t:g} (%)" for k in KS for t in TEMPERATURES] + [f"best pass@{k} (%)" for k in KS]
 
-    ``reward``, ``reward_shape``, ``credit``: the loop's reward (``LoopConfig`` fields of the
-    same names; :mod:`crlhf.reward`). ``overrides`` replace entries of the size table
-    (``eval_tasks``, ``eval_n``, ``rounds``, ...)."""
+
+def _pct(x: float, sign: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    v = round(100 * x, 1) + 0.0  # no "-0.0"
+    return f"{v:+.1f}" if sign else f"{v:.1f}"
+
+
+def _with_interval(x, interval, sign: bool = False) -> str:
+    lo, hi = interval
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return _pct(x, sign)
+    return f"{_pct(x, sign)} [{_pct(lo, sign)}, {_pct(hi, sign)}]"
+
+
+def passk_cells(summary: dict, name: str) -> list[str]:
+    """One table row of :func:`passk_summary` (``name``: baseline, crlhf or gain), in percent
+    (gain in percentage points) with the 95% interval in brackets, in :func:`passk_columns` order."""
+    d, sign = summary[name], name == "gain"
+    row = [_with_interval(_cell(d, k, t), d["interval"].get(f"pass@{k}", {}).get(f"{t:g}", NO_INTERVAL), sign)
+           for k in KS for t in TEMPERATURES]
+    for k in KS:
+        b = d["best"].get(f"pass@{k}")
+        if b is None:
+            row.append("n/a")
+        elif sign:
+            row.append(_with_interval(b["gain"], b["interval"], sign=True))
+        else:
+            row.append(f"{_with_interval(b['pass_at_k'], b['interval'])} at T={b['temperature']:g}")
+    return row
+
+
+NO_INTERVAL = (math.nan, math.nan)
+
+
+def _cell(d: dict, k: int, t: float) -> float:
+    """pass@k (or its gain) at temperature ``t``; NaN where it was not measured (k > n)."""
+    return d.get(f"pass@{k}", {}).get(f"{t:g}", math.nan)
+
+
+def _cell_values(summary: dict, name: str) -> list[float]:
+    d = summary[name]
+    values = [_cell(d, k, t) for k in KS for t in TEMPERATURES]
+    key = "gain" if name == "gain" else "pass_at_k"
+    return values + [d["best"].get(f"pass@{k}", {}).get(key, math.nan) for k in KS]
+
+
+def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+MODEL_ROWS = (("baseline", "baseline"), ("crlhf", "w/cRLHF"), ("gain", "gain (points)"))
+
+ROUND_COLUMNS = {
+    "round": "round", "reward_mean": "mean reward (0 to 1)", "kl": "KL to reference (nats per program)",
+    "beta": "KL coefficient beta", "pass_rate": "programs passing their tests (%)", "mean_p": "mean p_i",
+    "s_true_mean": "mean true reward (0 to 1)", "time": "time (s)",
+}
+"""The per-round metrics the report shows (``metrics.csv`` columns) and their readable names."""
+
+
+def _round_cell(column: str, value) -> str:
+    if column == "round":
+        return str(int(value))
+    if column == "pass_rate":
+        return _pct(float(value))
+    if column == "time":
+        return f"{float(value):.1f}"
+    return "n/a" if not math.isfinite(float(value)) else f"{float(value):.3f}"
+
+
+def _rounds_table(metrics: pd.DataFrame, first: tuple[str, list[str]] | None = None) -> list[str]:
+    cols = [c for c in ROUND_COLUMNS if c in metrics.columns]
+    header = [ROUND_COLUMNS[c] for c in cols]
+    rows = [[_round_cell(c, v) for c, v in zip(cols, row)] for row in metrics[cols].itertuples(index=False)]
+    if first is not None:
+        header, rows = [first[0]] + header, [[label] + r for label, r in zip(first[1], rows)]
+    return _markdown(header, rows)
+
+
+def _cap_note(p_max: float, final: pd.Series) -> str:
+    capped = int((final >= p_max - 1e-9).sum())
+    if capped < 2:
+        return ""
+    return (f"{capped} annotators end at p_i = {p_max:g}, the cap of the crowd model (`CrowdModel.p_max`): "
+            "they are tied there, and the plot cannot tell them apart.")
+
+
+def _load_pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
+
+    return plt
+
+
+def _check_seeds(seed) -> list[int]:
+    seeds = [seed] if isinstance(seed, numbers.Integral) else list(seed)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
+        raise ValueError(f"seed(s) must be non-negative integers, got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must differ, got {seeds}")
+    return [int(s) for s in seeds]
+
+
+def run_demo(out, quick: bool = False, seed: int | Sequence[int] = 0, progress: bool = True, *,
+             reward: str = "bayes", reward_shape: str = "share", credit: str = "sequence", **overrides) -> dict:
+    """Run the demo into ``out`` (see the module docstring); returns what ``results.json`` holds.
+
+    ``seed``: one seed, or several (``crlhf demo --seeds 0 1 2``): each runs in ``out/seed-N/``
+    and ``out`` then holds the mean ± standard deviation over seeds of every pass@k cell and gain.
+    ``reward``, ``reward_shape``, ``credit``: the loop's reward (``LoopConfig`` fields of the
+    same names; :mod:`crlhf.reward`). ``overrides`` replace entries of the size table
+    (``eval_tasks``, ``eval_n``, ``rounds``, ...)."""
+    from .loop import LoopConfig
+
+    seeds = _check_seeds(seed)
+    unknown = set(overrides) - set(SIZES[bool(quick)])
+    if unknown:
+        raise TypeError(f"run_demo got unknown size(s) {sorted(unknown)}")
+    LoopConfig(reward=reward, reward_shape=reward_shape, credit=credit)  # a bad choice fails before the work
+    kwargs = dict(quick=quick, progress=progress, reward=reward, reward_shape=reward_shape, credit=credit, **overrides)
+    if len(seeds) == 1:
+        return _run_one(Path(out), seed=seeds[0], **kwargs)
+    per_seed = {}
+    for i, s in enumerate(seeds):
+        print(f"== seed {s} ({i + 1} of {len(seeds)}) ==")
+        per_seed[s] = _run_one(Path(out) / f"seed-{s}", seed=s, **kwargs)
+    return _summarise_seeds(Path(out), per_seed)
+
+
+def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, reward_shape: str, credit: str,
+             **overrides) -> dict:
     import torch
 
     from . import tiny
     from .loop import run_loop
     from .plots import plot_passk, plot_reliabilities, save
+    from .simulate import noisy_crowd
 
+    plt = _load_pyplot()
     sizes = dict(SIZES[bool(quick)])
-    unknown = set(overrides) - set(sizes)
-    if unknown:
-        raise TypeError(f"run_demo got unknown size(s) {sorted(unknown)}")
     sizes.update(overrides)
-    from .loop import LoopConfig
-
-    LoopConfig(reward=reward, reward_shape=reward_shape, credit=credit)  # a bad choice fails before the work
     what = f"reward {reward!r}, shape {reward_shape!r}, credit {credit!r}"
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
@@ -161,41 +327,34 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, *, 
     t = time.perf_counter()
     after = _evaluate(run.policy, test, sizes, seed, progress)
     timings["eval_crlhf"] = time.perf_counter() - t
+    summary = passk_summary(before, after)
 
     # plots
-    fig, ax = plt.subplots(figsize=(6, 4))
-    plot_passk(before.passk, label="baseline", ax=ax, ls="--")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    plot_passk(before.passk, label="baseline", ax=ax, band=True, ls="--")
     plot_passk(after.passk, label="w/cRLHF", ax=ax)
-    ax.set_title("pass@k on minicode test, before and after cRLHF")
+    ax.set_ylabel("pass@k (shaded: baseline's 95% interval over tasks)", fontsize=8)
+    ax.set_title("pass@k on minicode test: baseline dashed, w/cRLHF solid", fontsize=10)
     save(fig, out / "passk", {"baseline": before.passk, "crlhf": after.passk})
     plt.close(fig)
 
     metrics = pd.read_csv(out / "run" / "metrics.csv")
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    a1.plot(metrics["round"], metrics["reward_mean"], marker="o")
-    a1.set_xlabel("round")
-    a1.set_ylabel(f"mean reward ({reward}, {reward_shape})")
-    a2.plot(metrics["round"], metrics["kl"], marker="o", color="C1")
-    a2.set_xlabel("round")
-    a2.set_ylabel("KL(policy || reference)")
-    from matplotlib.ticker import MaxNLocator
-
-    for a in (a1, a2):
-        a.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle("cRLHF rounds")
-    fig.tight_layout()
+    fig = _plot_rounds({seed: metrics}, reward, reward_shape)
     save(fig, out / "rounds", metrics[["round", "reward_mean", "kl", "beta", "pass_rate", "mean_p"]])
     plt.close(fig)
 
-    history = run.crowd_model.history
-    fig = plot_reliabilities(history, title="p_i of the 30 simulated annotators (calibration, then rounds)")
+    history = pd.read_csv(out / "run" / "reliabilities.csv")  # CrowdModel.history with the loop's round column
+    kinds = noisy_crowd(cfg.crowd_size, seed=cfg.crowd_seed).summary()["kind"]
+    p_max = run.crowd_model.p_max
+    fig = plot_reliabilities(history, kinds=kinds, p_max=p_max,
+                             title="p_i of the 30 simulated annotators (gold calibration, then rounds)")
     save(fig, out / "reliabilities", history)
     plt.close(fig)
+    final = reliability_trajectories(history).ffill().iloc[-1]
 
     timings["total"] = time.perf_counter() - t0
     results = {
-        "baseline": _passk_dict(before),
-        "crlhf": _passk_dict(after),
+        **summary,
         "rounds": metrics.to_dict(orient="records"),
         "sizes": sizes, "seed": seed, "quick": bool(quick),
         "reward": {"source": reward, "shape": reward_shape, "credit": credit},
@@ -204,6 +363,7 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, *, 
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
 
+    table = _markdown(["model"] + passk_columns(), [[label] + passk_cells(summary, key) for key, label in MODEL_ROWS])
     lines = ["# crlhf demo", "",
              f"Tiny coder on minicode test ({len(test)} tasks, n = {sizes['eval_n']} samples per task and "
              f"temperature); cRLHF: {sizes['rounds']} round(s) of {sizes['prompts_per_round']} prompts x "
@@ -211,27 +371,110 @@ def run_demo(out, quick: bool = False, seed: int = 0, progress: bool = True, *, 
              f"ones), noisy simulated crowd of 30 ({sizes['labels_per_program']} "
              f"annotators per program), {what}. Seed {seed}{', quick run' if quick else ''}.", "",
              "## pass@k (Table I style)", "",
-             "| model | " + " | ".join(f"pass@{k} T={t:g}" for k in KS for t in TEMPERATURES)
-             + " | " + " | ".join(f"best pass@{k}" for k in KS) + " |",
-             "|---" * (len(KS) * len(TEMPERATURES) + len(KS) + 1) + "|"]
-    for name, res in (("baseline", before), ("w/cRLHF", after)):
-        d = _passk_dict(res)
-        table = res.table()
-        best = [f"{_fmt(float(table.loc[k, 'pass_at_k']))} (T={float(table.loc[k, 'temperature']):g})"
-                if k in table.index else "n/a" for k in KS]
-        lines.append(f"| {name} | " + " | ".join(_fmt(d[f'pass@{k}'][f'{t:g}']) for k in KS for t in TEMPERATURES)
-                     + " | " + " | ".join(best) + " |")
-    cols = ["round", "reward_mean", "kl", "beta", "pass_rate", "mean_p", "s_true_mean", "time"]
-    cols = [c for c in cols if c in metrics.columns]
-    lines += ["", "## rounds", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-    for row in metrics[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(str(int(v)) if c == "round" else _fmt(float(v)) for c, v in zip(cols, row))
-                     + " |")
-    lines += ["", "Plots: `passk.png`, `rounds.png`, `reliabilities.png` (numbers in the matching `.json`). "
-              "Run folder: `run/`.", "",
-              f"Time: {timings['total']:.0f} s (baseline eval {timings['eval_baseline']:.0f} s, loop "
-              f"{timings['loop']:.0f} s, w/cRLHF eval {timings['eval_crlhf']:.0f} s).", ""]
+             f"pass@k in %, with its 95% bootstrap interval over the {len(test)} tasks in brackets; the gain is "
+             "w/cRLHF minus baseline in percentage points, its interval a paired bootstrap over the same tasks. "
+             "Best: the temperature with the highest pass@k for each k (the gain compares each model at its own "
+             "best). One seed: `--seeds 0 1 2` gives the spread over seeds.", "",
+             *table, "",
+             "## rounds", "", *_rounds_table(metrics), "",
+             "## annotators", "",
+             "`reliabilities.png`: p_i of each annotator; named are the lowest and the highest and any below 0.5 "
+             "(one who labels against the truth, such as the adversary); the dashed line is the end of the gold "
+             "calibration (round 0)." + (" " + _cap_note(p_max, final) if _cap_note(p_max, final) else ""), "",
+             "Plots: `passk.png`, `rounds.png`, `reliabilities.png` (numbers in the matching `.json`). "
+             "Run folder: `run/`.", "",
+             f"Time: {timings['total']:.0f} s (baseline eval {timings['eval_baseline']:.0f} s, loop "
+             f"{timings['loop']:.0f} s, w/cRLHF eval {timings['eval_crlhf']:.0f} s).", ""]
     (out / "report.md").write_text("\n".join(lines))
-    print("\n".join(lines[6:10 + 1]))
+    print("\n" + "\n".join(table))
     print(f"\nwrote {out / 'report.md'}, {out / 'results.json'} and plots in {timings['total']:.0f} s")
+    return results
+
+
+def _plot_rounds(metrics: dict, reward: str, reward_shape: str):
+    """Mean reward and KL per round, one line per seed (``metrics``: seed -> metrics.csv frame)."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _load_pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for i, (seed, m) in enumerate(metrics.items()):
+        label = f"seed {seed}" if len(metrics) > 1 else None
+        a1.plot(m["round"], m["reward_mean"], marker="o", color=f"C{i}", label=label)
+        a2.plot(m["round"], m["kl"], marker="o", color=f"C{i}", label=label)
+    a1.set_ylabel(f"mean reward ({reward}, {reward_shape}; 0 to 1)")
+    a2.set_ylabel("KL to reference (nats per program)")
+    for a in (a1, a2):
+        a.set_xlabel("round")
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(metrics) > 1:
+            a.legend(fontsize=8)
+    fig.suptitle("cRLHF rounds")
+    fig.tight_layout()
+    return fig
+
+
+def _summarise_seeds(out: Path, per_seed: dict) -> dict:
+    """Mean ± standard deviation over seeds of every pass@k cell and gain: ``out/report.md``,
+    ``results.json``, ``passk.png`` (mean, shaded ± std) and ``rounds.png`` (a line per seed)."""
+    from .plots import plot_passk, save
+
+    plt = _load_pyplot()
+    seeds = list(per_seed)
+    stats = {}
+    for key, _ in MODEL_ROWS:
+        values = pd.DataFrame([_cell_values(per_seed[s], key) for s in seeds], dtype=float)  # NaN: no such cell
+        stats[key] = {"mean": values.mean(axis=0).to_numpy(), "std": values.std(axis=0, ddof=1).to_numpy()}
+    columns = passk_columns()
+    summary = {key: {col: {"mean": float(m), "std": float(sd)} for col, m, sd in zip(columns, st["mean"], st["std"])}
+               for key, st in stats.items()}
+
+    def mean_std(key):
+        sign = key == "gain"
+        return [f"{_pct(m, sign)} ± {_pct(sd)}" for m, sd in zip(stats[key]["mean"], stats[key]["std"])]
+
+    rows = [[f"{label}, mean ± std"] + mean_std(key) for key, label in MODEL_ROWS]
+    for s in seeds:
+        rows += [[f"{label}, seed {s}"] + passk_cells(per_seed[s], key) for key, label in MODEL_ROWS]
+    table = _markdown(["model"] + columns, rows)
+
+    frames = []
+    for key, label in (("baseline", "baseline"), ("crlhf", "w/cRLHF")):
+        for (k, t), m, sd in zip([(k, t) for k in KS for t in TEMPERATURES], stats[key]["mean"], stats[key]["std"]):
+            frames.append({"model": label, "temperature": t, "k": k, "pass_at_k": m, "lo": m - sd, "hi": m + sd})
+    mean_passk = pd.DataFrame(frames)
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, ls in (("baseline", "--"), ("w/cRLHF", "-")):
+        plot_passk(mean_passk[mean_passk.model == label], label=label, ax=ax, band=True, ls=ls)
+    ax.set_ylabel(f"pass@k, mean over {len(seeds)} seeds (shaded: ± std)", fontsize=8)
+    ax.set_title("pass@k on minicode test: baseline dashed, w/cRLHF solid", fontsize=10)
+    save(fig, out / "passk", mean_passk)
+    plt.close(fig)
+    first = per_seed[seeds[0]]
+    metrics = {s: pd.DataFrame(per_seed[s]["rounds"]) for s in seeds}
+    fig = _plot_rounds(metrics, first["reward"]["source"], first["reward"]["shape"])
+    save(fig, out / "rounds", {str(s): m[["round", "reward_mean", "kl"]] for s, m in metrics.items()})
+    plt.close(fig)
+
+    results = {"seeds": seeds, "summary": summary, "per_seed": {str(s): r for s, r in per_seed.items()},
+               "reward": first["reward"], "sizes": first["sizes"], "quick": first["quick"]}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    last = pd.DataFrame([m.iloc[-1] for m in metrics.values()]) if all(len(m) for m in metrics.values()) else None
+    lines = ["# crlhf demo over seeds " + ", ".join(map(str, seeds)), "",
+             f"{len(seeds)} runs of the demo (sizes and reward as in each `seed-N/report.md`: "
+             f"{first['eval_tasks']} minicode test tasks, {first['sizes']['rounds']} round(s), reward "
+             f"{first['reward']['source']!r}, shape {first['reward']['shape']!r}, credit "
+             f"{first['reward']['credit']!r}); the seed sets the crowd, the prompts' order, PPO and sampling.", "",
+             "## pass@k (Table I style)", "",
+             f"pass@k in %: the mean ± standard deviation over the {len(seeds)} seeds (ddof 1), then each seed "
+             "with its 95% bootstrap interval over tasks in brackets; the gain is w/cRLHF minus baseline in "
+             "percentage points (paired over tasks).", "",
+             *table, ""]
+    if last is not None:
+        lines += ["## last round of each seed", "",
+                  *_rounds_table(last, first=("seed", [str(s) for s in seeds])), ""]
+    lines += ["Plots: `passk.png` (mean, shaded ± std), `rounds.png` (a line per seed); each seed's run, plots "
+              "and p_i trajectories in `seed-N/`.", ""]
+    (out / "report.md").write_text("\n".join(lines))
+    print("\n" + "\n".join(table[:2 + len(MODEL_ROWS)]))
+    print(f"\nwrote {out / 'report.md'} and {out / 'results.json'} over seeds {seeds}")
     return results

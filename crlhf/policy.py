@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = ["PAPER_MODELS", "PaperModel", "ModelUnavailableError", "Completion", "Policy", "default_device",
-           "add_lora"]
+           "add_lora", "hf_progress_bars_off"]
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,46 @@ def _plain_generation_config(model):
 
 
 @contextlib.contextmanager
+def hf_progress_bars_off():
+    """Hide transformers' own progress bars (``Loading weights``, ``Writing model shards``) in
+    the block, for loads and saves of local checkpoints that take milliseconds; the previous
+    setting (and the Hub's download bars) is restored after it."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    was_on, hub_was_off = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+            if hub_was_off:
+                disable_progress_bars()
+
+
+class _DroppedMaskWarning:
+    """Logging filter for transformers' "We strongly recommend passing in an `attention_mask`"
+    during ``generate``: we always pass the mask, but ``generate`` drops a mask of all ones (no
+    prompt is padded) and then sees the pad tokens it appends to finished rows."""
+
+    def filter(self, record) -> bool:
+        return "passing in an `attention_mask`" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _no_dropped_mask_warning():
+    import logging
+
+    logger, flt = logging.getLogger("transformers.modeling_utils"), _DroppedMaskWarning()
+    logger.addFilter(flt)
+    try:
+        yield
+    finally:
+        logger.removeFilter(flt)
+
+
+@contextlib.contextmanager
 def _eval_mode(model):
     was_training = model.training
     model.eval()
@@ -294,7 +334,8 @@ class Policy:
         """Write the model (safetensors) and the tokenizer to the folder ``path``."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
+        with hf_progress_bars_off():
+            self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
         return path
 
@@ -417,6 +458,7 @@ class Policy:
         with contextlib.ExitStack() as stack:
             stack.enter_context(_eval_mode(self.model))
             stack.enter_context(_plain_generation_config(self.model))
+            stack.enter_context(_no_dropped_mask_warning())
             stack.enter_context(torch.no_grad())
             if seed is not None:
                 stack.enter_context(torch.random.fork_rng(devices=devices))

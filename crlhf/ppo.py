@@ -97,6 +97,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .policy import hf_progress_bars_off
+
 __all__ = [
     "PPOConfig",
     "PPOTrainer",
@@ -903,7 +905,10 @@ class PPOTrainer:
             acc.wait_for_everyone()
         if acc is None or acc.is_main_process:
             path.mkdir(parents=True, exist_ok=True)
-            self.model.save_pretrained(path)
+            with hf_progress_bars_off():
+                self.model.save_pretrained(path)
+                if reference and self.ref_model is not None:
+                    self.ref_model.save_pretrained(path / REFERENCE_DIR)
             if self.tokenizer is not None:
                 self.tokenizer.save_pretrained(path)
             save_file({k: v.detach().cpu().contiguous() for k, v in self.value_head.state_dict().items()},
@@ -912,8 +917,6 @@ class PPOTrainer:
             (path / STATE_FILE).write_text(json.dumps(state, indent=1))
             if optimizer:
                 torch.save(self.optimizer.state_dict(), path / OPTIMIZER_FILE)
-            if reference and self.ref_model is not None:
-                self.ref_model.save_pretrained(path / REFERENCE_DIR)
         if acc is not None:
             acc.wait_for_everyone()
         return path
@@ -940,23 +943,23 @@ class PPOTrainer:
             raise FileNotFoundError(f"{path} holds no {STATE_FILE}: not a folder written by PPOTrainer.save_pretrained")
         state = json.loads((path / STATE_FILE).read_text())
         adapter = (path / "adapter_config.json").is_file()
-        if adapter:
-            from peft import AutoPeftModelForCausalLM
+        with hf_progress_bars_off():
+            if adapter:
+                from peft import AutoPeftModelForCausalLM
 
-            from .policy import peft_quiet
+                from .policy import peft_quiet
 
-            with peft_quiet():
-                model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, **model_kwargs)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+                with peft_quiet():
+                    model = AutoPeftModelForCausalLM.from_pretrained(path, is_trainable=True, **model_kwargs)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(path, **model_kwargs)
+            if ref_model is None and not adapter and (path / REFERENCE_DIR).is_dir():
+                ref_model = AutoModelForCausalLM.from_pretrained(path / REFERENCE_DIR, **model_kwargs)
         if tokenizer is None and (path / "tokenizer_config.json").is_file():
             tokenizer = AutoTokenizer.from_pretrained(path)
         if ref_model is None and not adapter:
-            if (path / REFERENCE_DIR).is_dir():
-                ref_model = AutoModelForCausalLM.from_pretrained(path / REFERENCE_DIR, **model_kwargs)
-            else:
-                warnings.warn(f"{path} has no {REFERENCE_DIR}/: the KL reference is now the saved policy, "
-                              "not the original one; pass ref_model= to keep the original", stacklevel=2)
+            warnings.warn(f"{path} has no {REFERENCE_DIR}/: the KL reference is now the saved policy, "
+                          "not the original one; pass ref_model= to keep the original", stacklevel=2)
         config = PPOConfig.from_dict(state["config"]) if config is None else config
         trainer = cls(model, tokenizer, config, ref_model=ref_model, accelerator=accelerator)
         trainer.load_value_head(path)

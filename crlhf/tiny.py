@@ -238,12 +238,13 @@ def _version(name: str) -> str:
 
 def load(path: str | os.PathLike | None = None, device=None):
     """The tiny coder (the packaged checkpoint unless ``path``) as a ready ``crlhf.policy.Policy``."""
-    from .policy import Policy
+    from .policy import Policy, hf_progress_bars_off
 
     path = Path(path) if path is not None else MODEL_DIR
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"no tiny-coder checkpoint at {path} (run `crlhf tiny train --out {path}`)")
-    return Policy.from_pretrained(str(path), device=device)
+    with hf_progress_bars_off():
+        return Policy.from_pretrained(str(path), device=device)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -256,3 +256,51 @@ def test_paper_models_and_offline_error(monkeypatch, tmp_path):
         Policy.from_pretrained("codeparrot/codeparrot-small", device="cpu")
     with pytest.raises(FileNotFoundError, match="no model folder"):
         Policy.from_pretrained(str(tmp_path / "missing"), device="cpu")
+
+
+def test_sampling_one_prompt_many_times_raises_no_attention_mask_warning():
+    """Rows of one prompt are unpadded, so generate() drops the mask we pass and then warns about
+    the pad tokens it appends to finished rows; that false alarm must not reach the user."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    from crlhf import tiny
+
+    messages = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Record()
+    logger = logging.getLogger("transformers.modeling_utils")
+    logger.addHandler(handler)
+    hf_logging.warning_once.cache_clear()  # transformers warns once per process
+    try:
+        policy = tiny.load(device="cpu")
+        rows = policy.sample(["def add(a, b):\n"], n=8, temperature=1.0, max_new_tokens=48, seed=0, batch_size=8,
+                             progress=False)[0]
+        logger.warning("another warning still gets through")
+    finally:
+        logger.removeHandler(handler)
+    assert len({len(c.token_ids) for c in rows}) > 1  # rows finished at different steps: padding was fed
+    assert messages == ["another warning still gets through"]
+
+
+def test_saving_shows_no_transformers_progress_bar_and_restores_the_setting(tokenizer, tmp_path, capfd):
+    from transformers.utils import logging as hf_logging
+
+    from crlhf.policy import hf_progress_bars_off
+
+    policy = make_policy(tokenizer, "gpt2")
+    assert hf_logging.is_progress_bar_enabled()
+    policy.save_pretrained(tmp_path / "ckpt")
+    assert "Writing model shards" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # other saves and downloads keep their bars
+    with pytest.raises(RuntimeError), hf_progress_bars_off():
+        assert not hf_logging.is_progress_bar_enabled()
+        raise RuntimeError("a failed save")
+    assert hf_logging.is_progress_bar_enabled()
+    policy.model.save_pretrained(tmp_path / "plain")  # what the switch hides
+    assert "Writing model shards" in capfd.readouterr().err

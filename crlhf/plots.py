@@ -199,41 +199,23 @@ def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, band: boo
 
 def plot_passk_before_after(before: pd.DataFrame, after: pd.DataFrame, ax=None,
                             labels: tuple[str, str] = ("baseline", "w/cRLHF"), band: bool = True):
-    """pass@k against k before and after training, on one axis: one colour per temperature,
-    the same hue for both (``before`` dashed, ``after`` solid), and with ``band`` the
-    ``lo``-``hi`` interval of each line shaded (``passk`` frames as ``EvalResult.passk``, or
+    """pass@k against k before and after training on one axis (:func:`plot_passk` twice): one
+    hue per temperature for both, ``before`` dashed and ``after`` solid, and with ``band`` each
+    line's ``lo``-``hi`` interval shaded when the frames carry it (``EvalResult.passk``, or
     :func:`crlhf.report.combine_seeds` for several seeds, where the band is ± one std)."""
-    plt = _pyplot()
     for frame, what in ((before, "before"), (after, "after")):
         missing = {"temperature", "k", "pass_at_k"} - set(frame.columns)
         if missing:
             raise ValueError(f"{what} lacks column(s) {sorted(missing)}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    else:
-        fig = ax.figure
     temps = sorted(set(before.temperature) | set(after.temperature))
-    for i, temp in enumerate(temps):
-        colour = f"C{i}"
-        for frame, label, ls, alpha in ((before, labels[0], "--", 0.10), (after, labels[1], "-", 0.18)):
-            g = frame[frame.temperature == temp].sort_values("k")
-            if not len(g):
-                continue
-            ax.plot(g.k, g.pass_at_k, ls=ls, marker="o", ms=4, color=colour, label=f"{label}, T={temp:g}")
-            if band and {"lo", "hi"} <= set(g.columns) and len(g) > 1:
-                ax.fill_between(g.k, g.lo, g.hi, color=colour, alpha=alpha, lw=0)
-            elif band and {"lo", "hi"} <= set(g.columns):
-                ax.errorbar(g.k, g.pass_at_k, yerr=[g.pass_at_k - g.lo, g.hi - g.pass_at_k], fmt="none",
-                            ecolor=colour, capsize=3, alpha=0.6)
-    ks = sorted(set(before.k) | set(after.k))
-    if len(ks) > 1:
-        ax.set_xscale("log")
-    ax.set_xticks(ks, [str(int(k)) for k in ks])
-    ax.set_xticks([], minor=True)
+    fig = None
+    for frame, label, ls in ((before, labels[0], "--"), (after, labels[1], "-")):
+        has_band = band and {"lo", "hi"} <= set(frame.columns) and frame["k"].nunique() > 1
+        for temp, g in frame.groupby("temperature"):
+            fig = plot_passk(g, label=label, ax=ax, band=has_band, ls=ls, color=f"C{temps.index(temp) % 10}")
+            ax = fig.axes[0]
     ax.set_xlabel("k (samples drawn per task)")
     ax.set_ylabel("pass@k (share of tasks solved)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7)
     return fig
 
 
@@ -265,54 +247,4 @@ def plot_threshold_curve(curves, tau: float | None = None, ax=None):
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return fig
-
-
-def marked_annotators(final: pd.Series, n: int = 3, cap: float | None = None) -> list:
-    """The annotators a ``p_i`` plot names (``final``: the latest ``p_i`` by annotator): the
-    ``n`` lowest, every one below 1/2 (worse than chance: adversarial), and the ``n`` highest
-    below ``cap`` (those at the cap tie; the plot counts them instead), in that order."""
-    final = final.dropna().sort_values(kind="stable")
-    below = final[final < cap - 1e-9] if cap is not None else final
-    names = list(final.index[:n]) + list(final.index[final < 0.5]) + list(below.index[-n:] if n else [])
-    return list(dict.fromkeys(names))
-
-
-def plot_reliabilities_marked(history: pd.DataFrame, *, cap: float | None = None, n_marked: int = 3,
-                              title=None, ax=None, tight: bool = True, max_points: int | None = None):
-    """``p_i`` of every annotator against the step, for a crowd too large to tell apart: every
-    trajectory thin and grey, the few that matter (:func:`marked_annotators`) in colour and
-    named in the legend with their latest ``p_i``; ``cap`` (``CrowdModel.p_max``) drawn as a line
-    labelled with how many annotators sit on it. ``tight``/``max_points`` as in
-    :func:`plot_reliabilities`."""
-    plt = _pyplot()
-    wide = reliability_trajectories(history)
-    if max_points is not None and len(wide) > max_points:
-        keep = np.unique(np.linspace(0, len(wide) - 1, int(max_points)).round().astype(int))
-        wide = wide.iloc[keep]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7, 4))
-    else:
-        fig = ax.figure
-    final = wide.ffill().iloc[-1] if len(wide) else pd.Series(dtype=float)
-    marked = marked_annotators(final, n_marked, cap)
-    for name in wide.columns:
-        if name not in marked:
-            ax.plot(wide.index, wide[name], lw=0.7, color="0.7", alpha=0.8)
-    colours = plt.get_cmap("tab10")
-    for i, name in enumerate(marked):
-        ax.plot(wide.index, wide[name], lw=1.6, color=colours(i % 10), label=f"{name}: {final[name]:.2f}")
-    ax.axhline(0.5, color="grey", lw=0.6, ls=":")
-    if cap is not None:
-        n_cap = int((final >= cap - 1e-9).sum())
-        ax.axhline(cap, color="black", lw=0.8, ls="--",
-                   label=f"cap p_max = {cap:g}: {n_cap} annotator{'s' * (n_cap != 1)}")
-    ax.set_xlabel("step (programs ingested)")
-    ax.set_ylabel("reliability $p_i$")
-    ax.set_ylim(0, 1)
-    if marked or cap is not None:
-        ax.legend(fontsize=7, loc="lower left", ncol=2, framealpha=0.85)
-    ax.set_title(title or "Annotator reliabilities")
-    if tight:
-        fig.tight_layout()
     return fig

@@ -408,13 +408,13 @@ class CrowdDashboard(W.VBox):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from crlhf.plots import plot_reliabilities_marked
+        from crlhf.plots import plot_reliabilities
 
         fig = Figure(figsize=(7, 3.6), dpi=72)
         FigureCanvasAgg(fig)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)
-        plot_reliabilities_marked(self.model.history, cap=self.model.p_max, ax=fig.add_subplot(),
-                                  title="p_i by program, replayed from the store", tight=False, max_points=400)
+        plot_reliabilities(self.model.history, p_max=self.model.p_max, ax=fig.add_subplot(),
+                           title="p_i by program, replayed from the store", tight=False, max_points=400)
         buf = io.BytesIO()
         fig.savefig(buf, format="png")
         self.trajectories.value = buf.getvalue()

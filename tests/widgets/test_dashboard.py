@@ -210,12 +210,3 @@ def test_round_progress_names_and_the_cap(store):
     assert "padding:2px 10px" in note  # headers and values apart
     dash.tabs.selected_index = 1
     assert dash.trajectories.value[:4] == b"\x89PNG"
-
-
-def test_marked_annotators_are_the_few_that_matter():
-    from crlhf.plots import marked_annotators
-
-    final = pd.Series({"a": 0.95, "b": 0.95, "c": 0.9, "d": 0.8, "e": 0.7, "f": 0.3, "g": 0.6, "h": 0.2})
-    assert marked_annotators(final, n=2, cap=0.95) == ["h", "f", "d", "c"]  # lowest 2, adversaries, highest 2 below the cap
-    assert marked_annotators(final, n=1, cap=None) == ["h", "f", "b"]
-    assert marked_annotators(final, n=0, cap=0.95) == ["h", "f"]

@@ -115,9 +115,10 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="where each program's score comes from: the crowd through the Bayesian model (bayes), "
                         "a majority vote, a single annotator, Dawid-Skene, the true line labels (oracle) or the "
                         "unit tests (tests) (default: %(default)s)")
-    p.add_argument("--reward-shape", default="share", choices=list(SHAPES),
-                   help="share: the paper's s = c/k, the share of lines judged correct; all_correct: 1 if every "
-                        "line is; product: P(all lines correct) (default: %(default)s)")
+    p.add_argument("--reward-shape", default="all_correct", choices=list(SHAPES),
+                   help="all_correct: 1 if every generated line is judged correct (the reward benchmark's choice); "
+                        "share: the paper's s = c/k, the share of lines judged correct; product: P(all lines "
+                        "correct) (default: %(default)s)")
     p.add_argument("--credit", default="sequence", choices=list(CREDITS),
                    help="how the score reaches the tokens: all of it at the last token (sequence), a share at "
                         "each line's last token (line_end), or at the last token with penalties put on the lines "

@@ -177,7 +177,7 @@ def test_demo_help_documents_every_option_with_its_default(capsys):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert all(a.help for a in options)
-    for default in ("(default: runs/demo)", "(default: 0)", "(default: bayes)", "(default: share)",
+    for default in ("(default: runs/demo)", "(default: 0)", "(default: bayes)", "(default: all_correct)",
                     "(default: sequence)", "(default: one seed, --seed)"):
         assert default in text
     assert "report.md" in text and "--seeds" in text
@@ -186,7 +186,22 @@ def test_demo_help_documents_every_option_with_its_default(capsys):
 def test_demo_reward_defaults_and_choices(capsys):
     from crlhf.loop import LoopConfig
 
+    import inspect
+
+    from crlhf.demo import BENCHMARKED, SIZES, run_demo
+
+    # the library keeps the paper's s = c/k; the demo (CLI and function) runs what the benchmark chose
     assert (LoopConfig().reward, LoopConfig().reward_shape, LoopConfig().credit) == ("bayes", "share", "sequence")
+    defaults = {k: v.default for k, v in inspect.signature(run_demo).parameters.items()}
+    chosen = (BENCHMARKED["reward"], BENCHMARKED["reward_shape"], BENCHMARKED["credit"])
+    assert (defaults["reward"], defaults["reward_shape"], defaults["credit"]) == chosen
+    assert SIZES[False]["labels_per_program"] == BENCHMARKED["labels_per_program"]
+    import argparse
+
+    from crlhf.cli import add_demo_arguments
+
+    args = add_demo_arguments(argparse.ArgumentParser()).parse_args([])
+    assert (args.reward, args.reward_shape, args.credit) == chosen
     with pytest.raises(SystemExit):
         main(["demo", "--reward-shape", "mean"])
     assert "invalid choice: 'mean'" in capsys.readouterr().err

@@ -101,12 +101,14 @@ def rl_tasks(eval_tasks: int, train_tasks: int, seed: int = 0):
 
 
 def demo_config(sizes: dict, reward: str = "bayes", seed: int = 0, run_dir=None, **changes):
-    """The demo's :class:`crlhf.loop.LoopConfig` (also the reward-source benchmark's)."""
+    """The demo's :class:`crlhf.loop.LoopConfig` (also the reward-source benchmark's); the reward
+    shape and credit are the benchmark's choice (:data:`BENCHMARKED`) unless ``changes`` say otherwise."""
     from .loop import LoopConfig
 
     return LoopConfig(**{**dict(
         rounds=sizes["rounds"], prompts_per_round=sizes["prompts_per_round"], n=sizes["n"],
         temperature=RL_TEMPERATURE, max_new_tokens=sizes["max_new_tokens"], reward=reward, baseline="prompt",
+        reward_shape=BENCHMARKED["reward_shape"], credit=BENCHMARKED["credit"],
         crowd="noisy",
         crowd_size=30, crowd_seed=seed, labels_per_program=sizes["labels_per_program"],
         gold_per_annotator=sizes["gold_per_annotator"], seed=seed,

@@ -1,14 +1,13 @@
 """The store's labels through the crowd model, and out as a dataset: the bodies of
 :meth:`crlhf.store.LabelStore.replay`, ``dataset``, ``export_dataset`` and ``to_dataset``.
 The replay itself is :func:`crlhf.crowd.replay_log` and the score :mod:`crlhf.reward`: these
-functions only read the store for them. Each takes the store it reads."""
+functions only read the store for them. Each takes the :class:`~crlhf.store.LabelStore` it reads."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,11 +17,8 @@ from ..crowd import CrowdModel, ReplayResult, replay_log
 from .schema import LABEL_COLUMNS, annotators_table, gold_table, labels_table, programs_table, tasks_table
 from .values import _as_int, _chunks, _label_frame
 
-if TYPE_CHECKING:
-    from . import LabelStore
 
-
-def replay(store: LabelStore, model: CrowdModel | None, model_kwargs: dict
+def replay(store, model: CrowdModel | None, model_kwargs: dict
            ) -> tuple[CrowdModel, ReplayResult, pd.DataFrame]:
     """:meth:`crlhf.store.LabelStore.replay`, and the latest-label log it replayed."""
     if model is None:
@@ -50,7 +46,7 @@ def replay(store: LabelStore, model: CrowdModel | None, model_kwargs: dict
     return model, result, log
 
 
-def dataset(store: LabelStore, model: CrowdModel | None, round_id: int | None, min_annotators: int,
+def dataset(store, model: CrowdModel | None, round_id: int | None, min_annotators: int,
             include_gold: bool, shape: str, model_kwargs: dict) -> pd.DataFrame:
     """See :meth:`crlhf.store.LabelStore.dataset`."""
     from ..reward import program_scores
@@ -89,7 +85,7 @@ def dataset(store: LabelStore, model: CrowdModel | None, round_id: int | None, m
     return frame[keep.to_numpy(dtype=bool)].reset_index(drop=True)
 
 
-def export_dataset(store: LabelStore, path, format: str | None, dataset_kwargs: dict) -> Path:
+def export_dataset(store, path, format: str | None, dataset_kwargs: dict) -> Path:
     """See :meth:`crlhf.store.LabelStore.export_dataset`."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
@@ -110,7 +106,7 @@ def export_dataset(store: LabelStore, path, format: str | None, dataset_kwargs: 
     return path
 
 
-def to_dataset(store: LabelStore, dataset_kwargs: dict):
+def to_dataset(store, dataset_kwargs: dict):
     """See :meth:`crlhf.store.LabelStore.to_dataset`."""
     try:
         import datasets

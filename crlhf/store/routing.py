@@ -1,7 +1,7 @@
 """Which program an annotator labels next, and how far the labelling is: the bodies of
 :meth:`crlhf.store.LabelStore.next_program` (gold first, then the fewest annotators or, with
-``active``, the least certain program), ``queue_progress``, ``round_progress`` and
-``wait_for_labels``. Each function takes the store it reads."""
+``active``, the least certain program), ``queue_progress``, ``counts``, ``round_progress``
+and ``wait_for_labels``. Each function takes the :class:`~crlhf.store.LabelStore` it reads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import copy
 import numbers
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,9 +17,6 @@ import sqlalchemy as sa
 from ..crowd import CrowdModel, counted_lines
 from .schema import LABEL_COLUMNS, labels_table, program_query, programs_table
 from .values import Program, _as_int, _check_name, _check_str, _chunks, program_name
-
-if TYPE_CHECKING:
-    from . import LabelStore
 
 
 def check_min_annotators(min_annotators) -> int:
@@ -31,7 +27,7 @@ def check_min_annotators(min_annotators) -> int:
     return m
 
 
-def counts(store: LabelStore, program_ids: Iterable[str] | None) -> pd.DataFrame:
+def counts(store, program_ids: Iterable[str] | None) -> pd.DataFrame:
     """See :meth:`crlhf.store.LabelStore.counts`."""
     lab = labels_table
 
@@ -62,7 +58,7 @@ def counts(store: LabelStore, program_ids: Iterable[str] | None) -> pd.DataFrame
                          "n_labels": np.array([got.get(p, (0, 0))[1] for p in pids], dtype=np.int64)})
 
 
-def round_progress(store: LabelStore, round_id: int | None, min_annotators: int) -> pd.DataFrame:
+def round_progress(store, round_id: int | None, min_annotators: int) -> pd.DataFrame:
     """See :meth:`crlhf.store.LabelStore.round_progress`."""
     m = check_min_annotators(min_annotators)
     p, lab = programs_table, labels_table
@@ -79,7 +75,7 @@ def round_progress(store: LabelStore, round_id: int | None, min_annotators: int)
                          "n_annotators": counts, "complete": counts >= m})
 
 
-def wait_for_labels(store: LabelStore, program_ids: Iterable[str], min_annotators: int, timeout: float | None,
+def wait_for_labels(store, program_ids: Iterable[str], min_annotators: int, timeout: float | None,
                     poll: float, progress: bool) -> pd.DataFrame:
     """See :meth:`crlhf.store.LabelStore.wait_for_labels`."""
     pids = [program_ids] if isinstance(program_ids, str) else list(program_ids)
@@ -108,7 +104,7 @@ def wait_for_labels(store: LabelStore, program_ids: Iterable[str], min_annotator
             bar.close()
 
 
-def next_program(store: LabelStore, annotator: str, n_gold: int | None, round_id: int | None,
+def next_program(store, annotator: str, n_gold: int | None, round_id: int | None,
                  max_annotators: int | None, active: bool, model: CrowdModel | None,
                  model_kwargs: dict) -> Program | None:
     """See :meth:`crlhf.store.LabelStore.next_program`."""
@@ -147,7 +143,7 @@ def next_program(store: LabelStore, annotator: str, n_gold: int | None, round_id
     return store.program(least_certain(store, candidates, model, model_kwargs))
 
 
-def queue_progress(store: LabelStore, annotator: str, n_gold: int | None, round_id: int | None) -> tuple[int, int]:
+def queue_progress(store, annotator: str, n_gold: int | None, round_id: int | None) -> tuple[int, int]:
     """See :meth:`crlhf.store.LabelStore.queue_progress`."""
     lab, p = labels_table, programs_table
     ordinary = p.c.gold == sa.false()
@@ -167,7 +163,7 @@ def queue_progress(store: LabelStore, annotator: str, n_gold: int | None, round_
     return gold_done + done, gold_all + total
 
 
-def least_certain(store: LabelStore, candidates, model: CrowdModel | None, model_kwargs: dict) -> str:
+def least_certain(store, candidates, model: CrowdModel | None, model_kwargs: dict) -> str:
     """Active labelling: the candidate whose least certain counted line is nearest 1/2, under
     the model's current reliabilities. The posteriors come from ``CrowdModel.assess_log``
     (eq 7, or its two-coin form) on a copy of the model that nothing updates, one call for

@@ -38,7 +38,8 @@ import numpy as np
 
 from _common import best_of, print_table, write_json
 from crlhf.simulate import noisy_crowd, random_truths
-from crlhf.store import LabelStore, TemporaryPostgres, find_postgres_bindir
+from crlhf.store import LabelStore
+from crlhf.testing import TemporaryPostgres, find_postgres_bindir
 
 N_PROGRAMS, N_LINES, N_WRITERS = 1000, 10, 30
 PROGRAM = "\n".join(f"x{i} = f({i})" for i in range(N_LINES))

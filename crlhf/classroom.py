@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import atexit
-import importlib.util
 import json
 import os
 import secrets
@@ -100,13 +99,6 @@ def _session_options(args) -> dict:
             "require_all": args.require_all}
 
 
-def _store_url(db: str) -> str:
-    """A database URL for ``db`` (a path becomes an absolute SQLite URL, for every kernel)."""
-    from .store import _normalise_url
-
-    return _normalise_url(db).render_as_string(hide_password=False)
-
-
 def _hosts(ip: str) -> list[str]:
     if ip not in ("", "0.0.0.0", "::"):
         return [ip]
@@ -119,11 +111,19 @@ def _hosts(ip: str) -> list[str]:
     return hosts
 
 
+def _missing_extra(exc: ImportError) -> str:
+    """What to install when the server or the app it serves cannot be imported."""
+    if (exc.name or "").split(".")[0] == "widgets":
+        return "crlhf classroom needs the `widgets` package that comes with crlhf (pip install -e . in the repository)"
+    return (f"crlhf classroom needs the notebook extra (voila, ipywidgets, anywidget): "
+            f"pip install 'crlhf[notebook]' ({exc})")
+
+
 def serve(args: argparse.Namespace) -> int:
     """Start the Voila server for parsed ``args`` (see :func:`build_parser`); blocks until stopped."""
-    from .store import LabelStore
+    from .store import LabelStore, database_url
 
-    url = _store_url(args.db)
+    url = database_url(args.db)  # a path becomes an absolute SQLite URL, the same for every kernel
     store = LabelStore(url)  # creates the tables in a new store; fails early on a bad URL
     progs, names = store.programs(), store.annotators()
     store.close()
@@ -133,13 +133,10 @@ def serve(args: argparse.Namespace) -> int:
         from jupyter_server.auth import passwd
         from traitlets.config import Config
         from voila.app import Voila
+
+        import widgets.classroom  # the app every kernel runs: a missing widget library fails here, once
     except ImportError as exc:
-        print(f"crlhf classroom needs the notebook extras (voila, ipywidgets, anywidget): "
-              f"pip install 'crlhf[notebook]' ({exc})", file=sys.stderr)
-        return 2
-    spec = importlib.util.find_spec("widgets")  # located, not imported: crlhf never imports widgets
-    if spec is None or spec.origin is None:
-        print("crlhf classroom needs the `widgets` package of this repository (pip install -e .)", file=sys.stderr)
+        print(_missing_extra(exc), file=sys.stderr)
         return 2
 
     folder = Path(tempfile.mkdtemp(prefix="crlhf-classroom-"))
@@ -148,7 +145,7 @@ def serve(args: argparse.Namespace) -> int:
     notebook.write_text(json.dumps(APP_NOTEBOOK, indent=1))
     os.environ[ENV_DB] = url
     os.environ[ENV_OPTIONS] = json.dumps(_session_options(args))
-    source_root = str(Path(spec.origin).resolve().parent.parent)  # kernels import this very code
+    source_root = str(Path(widgets.classroom.__file__).resolve().parents[1])  # kernels import this very code
     os.environ["PYTHONPATH"] = os.pathsep.join([source_root, *filter(None, [os.environ.get("PYTHONPATH")])])
     data_dir = write_template(folder / "jupyter")
     os.environ["JUPYTER_PATH"] = os.pathsep.join([str(data_dir), *filter(None, [os.environ.get("JUPYTER_PATH")])])

@@ -49,7 +49,7 @@ def postgres_url():
     if url:
         yield url
         return
-    from crlhf.store import TemporaryPostgres, find_postgres_bindir
+    from crlhf.testing import TemporaryPostgres, find_postgres_bindir
 
     required = os.environ.get("CRLHF_TEST_POSTGRES") == "require"
     if find_postgres_bindir() is None:

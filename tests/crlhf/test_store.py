@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from crlhf.crowd import CrowdModel
 from crlhf.simulate import noisy_crowd, random_truths
-from crlhf.store import Ack, LabelStore, Program, SchemaVersionError, SCHEMA_VERSION, program_name
+from crlhf.store import Ack, LabelStore, Program, SchemaVersionError, SCHEMA_VERSION, database_url, program_name
 from crlhf.tasks.base import Task
 
 PROG = "def f(xs):\n    total = 0\n\n    for x in xs:\n        total += x\n    return total\n"  # 6 lines
@@ -498,16 +498,27 @@ def test_program_names_are_task_and_sample():
     assert Program("gold-run-0", "a = 1", task_id="t/1").name == "t/1"
 
 
+def test_database_url_is_what_every_process_opens(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = database_url("labels.db")  # relative: absolute, so kernels elsewhere open the same file
+    assert url == f"sqlite:///{tmp_path / 'labels.db'}"
+    assert LabelStore(url).url == LabelStore("labels.db").url
+    # the password is kept (the URL is handed on, not shown); psycopg 3 is the driver
+    assert database_url("postgresql://u:s3cret@db/labels") == "postgresql+psycopg://u:s3cret@db/labels"
+    with pytest.raises(ValueError, match="field 'url'"):
+        database_url("mysql://u@db/labels")
+
+
 def test_sqlite_writers_queue_on_a_lock_that_times_out(tmp_path):
     import fcntl
 
     store = LabelStore(tmp_path / "labels.db", busy_timeout=0.3)
-    with store._engine.connect() as conn:
+    with store._db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 300
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     full = LabelStore(tmp_path / "full.db", sqlite_synchronous="FULL")
-    with full._engine.connect() as conn:
+    with full._db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
     full.close()
     store.add_program("a", program_id="p")
@@ -536,12 +547,12 @@ def test_postgres_appends_take_turns_so_order_is_commit_order(open_store):
     tok = store.register_annotator("a")
     engine = raw_engine(store)
     with engine.connect() as holder:  # another append, not yet committed, holds the turn
-        holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": store._pg_keys["labels"]})
+        holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": store._db.pg_keys["labels"]})
         writer = threading.Thread(target=store.add_label, args=(tok, "p", 0, 1))
         writer.start()
         writer.join(0.5)
         assert writer.is_alive() and store.labels().empty  # waits for its turn
-        holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": store._pg_keys["labels"]})
+        holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": store._db.pg_keys["labels"]})
         writer.join(30)
     engine.dispose()
     assert not writer.is_alive() and store.labels()["label"].tolist() == [1]

@@ -27,9 +27,9 @@ DOCS = REPO / "docs"
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 SHOTS = Path(os.environ.get("CRLHF_BROWSER_SHOTS") or REPO / "test-artifacts" / "docs")
 DOCS_TOOLS = ("sphinx", "myst_nb", "pydata_sphinx_theme", "sphinx-mathjax-offline")
-API_MODULES = ("crlhf.bayes", "crlhf.crowd", "crlhf.reward", "crlhf.loop", "crlhf.store", "crlhf.ppo",
-               "crlhf.policy", "crlhf.passk", "crlhf.sandbox", "crlhf.tasks.base", "widgets.annotator",
-               "widgets.dashboard")
+API_MODULES = ("crlhf.bayes", "crlhf.crowd", "crlhf.reward", "crlhf.loop", "crlhf.store", "crlhf.store.schema",
+               "crlhf.testing", "crlhf.ppo", "crlhf.policy", "crlhf.passk", "crlhf.sandbox", "crlhf.tasks.base",
+               "widgets.annotator", "widgets.dashboard")
 PAGES = ("index", "getting-started", "method", "tutorials", "howto/index", "howto/classroom",
          "howto/gpu-experiment", "howto/own-tasks", "howto/export-labels", "api", "benchmarks")
 
@@ -145,6 +145,9 @@ def test_api_pages_render_the_docstrings(site):
     crowd = parse(site / "api" / "crlhf.crowd.html")
     ids = {a.get("id") for _, a in crowd.tags}
     assert {"crlhf.crowd.CrowdModel", "crlhf.crowd.CrowdModel.ingest", "crlhf.crowd.replay_log"} <= ids
+    # the store package documents LabelStore where the docs link it (crlhf.store.LabelStore)
+    store = {a.get("id") for _, a in parse(site / "api" / "crlhf.store.html").tags}
+    assert {"crlhf.store.LabelStore", "crlhf.store.LabelStore.next_program"} <= store
     # reST roles and literals became links and code, never raw markup; no docstring's stray
     # indentation became a quotation
     for page in sorted((site / "api").glob("*.html")):

@@ -2,10 +2,15 @@
 settings that the server passes to every kernel."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from crlhf import classroom
+from crlhf.store import database_url
 from widgets.classroom import ClassroomApp
 from widgets.session import AnnotationSession
 
@@ -86,4 +91,27 @@ def test_command_line_arguments():
         classroom.build_parser().parse_args(["--db", "x.db", "--password", "a", "--token", "b"])
     with pytest.raises(SystemExit):
         classroom.build_parser().parse_args([])
-    assert classroom._store_url("rel.db").startswith("sqlite:////")
+    assert database_url("rel.db").startswith("sqlite:////")  # the URL every kernel gets
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("hidden, says", [
+    ("ipywidgets", "pip install 'crlhf[notebook]'"),
+    ("voila", "pip install 'crlhf[notebook]'"),
+    ("widgets", "the `widgets` package that comes with crlhf"),
+])
+def test_serve_names_what_to_install_when_the_app_cannot_be_imported(tmp_path, hidden, says):
+    """Without the notebook extra (a module set to None in sys.modules: its import fails), the
+    command says what to install and exits with 2, before any server starts."""
+    code = (f"import sys; sys.modules[{hidden!r}] = None\n"
+            "from crlhf import classroom\n"
+            # an address no server can bind: were the check to pass, Voila would fail at once
+            f"sys.exit(classroom.main(['--db', {str(tmp_path / 'labels.db')!r}, '--ip', '192.0.2.1']))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=600)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert "Students open" not in proc.stdout

@@ -292,23 +292,20 @@ def summary(cfg: RoundConfig, result: RoundResult, show: int = 6) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """``crlhf round`` as a function. Bad options exit with status 2 and a message naming the
-    option, before anything is written to the store."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf round`` from options parsed by :func:`build_parser`; returns the exit status.
+    A bad option raises :class:`crlhf.cli.CommandError` naming it, before anything is written to
+    the store."""
+    from .cli import CommandError
+
     try:
         cfg = config_from_args(args)
         result = run_round(cfg, progress=not args.quiet)
     except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+        raise CommandError(str(exc)) from None
     except KeyboardInterrupt:
         print("\ninterrupted: the store is written only after sampling, so this round is not in it; run the "
               "command again", file=sys.stderr)
         return 130
     print(summary(cfg, result))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

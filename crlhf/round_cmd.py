@@ -36,6 +36,9 @@ from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_model_and_ta
                        derive_seed, load_policy, load_task_set, model_label, resolve_max_new_tokens,
                        resolve_model)
 
+__all__ = ["CHUNK_ROWS", "RoundConfig", "program_id", "gold_id", "sample_programs", "RoundResult", "run_round",
+           "build_parser", "config_from_args", "summary", "run"]
+
 DEFAULT_PROGRAMS_PER_TASK = 4
 DEFAULT_GOLD = 2
 DEFAULT_TEMPERATURE = 0.8

@@ -24,6 +24,8 @@ from pathlib import Path
 from .tasks.base import TaskFormatError
 from .tasks.xlcost import detokenize, load_xlcost
 
+__all__ = ["load_pairs", "SFTResult", "sft", "build_parser", "run"]
+
 _XLCOST_TOKENS = re.compile(r"\b(NEW_LINE|INDENT|DEDENT)\b")
 
 

@@ -35,6 +35,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+__all__ = ["MODEL_DIR", "PYTHON_TEXT_MODULES", "Recipe", "python_text", "sft_pairs", "build_tokenizer", "build_config",
+           "train", "load", "build_parser", "run"]
+
 MODEL_DIR = Path(__file__).with_name("tiny_model")
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"

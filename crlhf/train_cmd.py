@@ -87,6 +87,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+__all__ = ["DIST_TIMEOUT", "RESUMABLE", "ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings",
+           "TrainConfig", "parse_config", "load_config", "quiet_libraries", "train_prompts", "run_train",
+           "write_report", "build_parser", "run"]
+
 PROMPT_SETS = ("minicode", "mbpp")
 DEFAULT_MINICODE_PROMPTS = 64
 DIST_TIMEOUT = timedelta(hours=24)

@@ -8,8 +8,8 @@ them, see :data:`crlhf.reward.SHAPES`), evaluate the trained policy the same way
 ``out/``::
 
     report.md            Table-I style: baseline, w/cRLHF and the gain, each pass@k with its 95%
-                         bootstrap interval over tasks (:func:`crlhf.report.passk_table`), plus the
-                         per-round metrics
+                         bootstrap interval over tasks (crlhf.report.passk_table), plus the per-round
+                         metrics
     results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}, "interval": {...},
                          "best": {...}}, "crlhf": {...}, "gain": {...}, "rounds": [...], ...}
     passk.png/.json      pass@k before (dashed) and after (solid), one hue per temperature, intervals shaded

@@ -170,7 +170,7 @@ def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, band: boo
 
     Each temperature keeps its hue (``C0, C1, ...`` by rank among the frame's temperatures), so
     two calls on one axis pair up: pass ``ls="--"`` for one of them. ``band=True`` shades the
-    ``lo``..``hi`` interval (the 95% bootstrap interval of ``EvalResult.passk``)."""
+    ``lo`` to ``hi`` interval (the 95% bootstrap interval of ``EvalResult.passk``)."""
     missing = {"temperature", "k", "pass_at_k"} - set(passk.columns)
     if band:
         missing |= {"lo", "hi"} - set(passk.columns)

@@ -23,6 +23,8 @@ import pandas as pd
 
 from .bayes import expit, logit
 
+__all__ = ["RESULT_COLUMNS", "majority_vote", "single_annotator", "oracle", "dawid_skene", "read_crowd_tsv"]
+
 LABEL_COLUMNS = ("program_id", "line", "annotator", "label")
 RESULT_COLUMNS = ("program_id", "line", "posterior", "label")
 TRUTH_COLUMNS = ("program_id", "line", "label")

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["EPS", "logit", "expit", "log_odds", "posterior", "two_coin_weights", "two_coin_log_odds",
+           "two_coin_posterior", "update_reliability", "score"]
+
 EPS = 1e-9
 """Smallest distance from 0 or 1 a probability keeps before a logit (logit(1 - EPS) ~ 20.7)."""
 

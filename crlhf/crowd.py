@@ -31,6 +31,10 @@ import pandas as pd
 
 from .bayes import expit, logit
 
+__all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "ProgramResult", "ReplayResult", "CrowdModel",
+           "replay_log", "IncrementalReplay", "labels_frame", "scores_at", "truth_frame", "threshold_curve",
+           "annotator_summary"]
+
 RELIABILITY_METHODS = ("eq8", "beta", "two_coin")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
 

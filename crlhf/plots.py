@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+__all__ = ["reliability_trajectories", "notable_annotators", "plot_reliabilities", "plot_posterior_vs_log_odds", "save",
+           "plot_passk", "plot_passk_before_after", "plot_threshold_curve"]
+
 
 def _pyplot():
     import matplotlib.pyplot as plt  # headless machines fall back to Agg by themselves
@@ -167,7 +170,7 @@ def plot_passk(passk: pd.DataFrame, label: str | None = None, ax=None, band: boo
 
     Each temperature keeps its hue (``C0, C1, ...`` by rank among the frame's temperatures), so
     two calls on one axis pair up: pass ``ls="--"`` for one of them. ``band=True`` shades the
-    ``lo``..``hi`` interval (the 95% bootstrap interval of ``EvalResult.passk``)."""
+    ``lo`` to ``hi`` interval (the 95% bootstrap interval of ``EvalResult.passk``)."""
     missing = {"temperature", "k", "pass_at_k"} - set(passk.columns)
     if band:
         missing |= {"lo", "hi"} - set(passk.columns)

@@ -63,6 +63,10 @@ import pandas as pd
 
 from .crowd import counted_lines
 
+__all__ = ["SHAPES", "CREDITS", "given_lines", "scored_lines", "scored_mask", "shape_scores", "score", "line_share",
+           "program_scores", "shape_table", "prompt_centred", "CheckedProgram", "RewardInputs", "SOURCES", "Rewards",
+           "rewards", "token_lines", "credit"]
+
 SHAPES = ("share", "all_correct", "product")
 CREDITS = ("sequence", "line_end", "blame")
 LINE_FRAME_COLUMNS = ("program_id", "line", "posterior", "counted")

@@ -36,6 +36,9 @@ from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_model_and_ta
                        derive_seed, load_policy, load_task_set, model_label, resolve_max_new_tokens,
                        resolve_model)
 
+__all__ = ["CHUNK_ROWS", "RoundConfig", "program_id", "gold_id", "sample_programs", "RoundResult", "run_round",
+           "build_parser", "config_from_args", "summary", "run"]
+
 DEFAULT_PROGRAMS_PER_TASK = 4
 DEFAULT_GOLD = 2
 DEFAULT_TEMPERATURE = 0.8
@@ -292,23 +295,20 @@ def summary(cfg: RoundConfig, result: RoundResult, show: int = 6) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    """``crlhf round`` as a function. Bad options exit with status 2 and a message naming the
-    option, before anything is written to the store."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf round`` from options parsed by :func:`build_parser`; returns the exit status.
+    A bad option raises :class:`crlhf.cli.CommandError` naming it, before anything is written to
+    the store."""
+    from .cli import CommandError
+
     try:
         cfg = config_from_args(args)
         result = run_round(cfg, progress=not args.quiet)
     except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+        raise CommandError(str(exc)) from None
     except KeyboardInterrupt:
         print("\ninterrupted: the store is written only after sampling, so this round is not in it; run the "
               "command again", file=sys.stderr)
         return 130
     print(summary(cfg, result))
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -79,6 +79,9 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
+__all__ = ["LAYER_DESCRIPTIONS", "UNSAFE_ENV", "SandboxWarning", "SandboxUnavailable", "Result", "Sandbox",
+           "check_program", "check_many", "layers"]
+
 STATUSES = ("passed", "failed", "timeout", "error")
 _WORKER_SCRIPT = Path(__file__).with_name("_sandbox_worker.py")
 # Read once: a worker restarted later runs this text, whatever happens to the file meanwhile.

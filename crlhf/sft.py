@@ -20,10 +20,11 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .tasks.base import TaskFormatError
 from .tasks.xlcost import detokenize, load_xlcost
+
+__all__ = ["load_pairs", "SFTResult", "sft", "build_parser", "run"]
 
 _XLCOST_TOKENS = re.compile(r"\b(NEW_LINE|INDENT|DEDENT)\b")
 
@@ -149,8 +150,10 @@ def sft(model, data: str | os.PathLike, out: str | os.PathLike = "runs/sft", *, 
     return result
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The ``crlhf sft`` options, added to ``parser``."""
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The options of ``crlhf sft`` (added to ``parser`` if given, e.g. a subparser)."""
+    parser = parser or argparse.ArgumentParser(prog="crlhf sft")
+    parser.description = "Fine-tune a causal LM on text-to-code pairs (XLCoST or JSON lines), with TRL."
     parser.add_argument("--model", required=True, help="hub name or local folder of a causal LM "
                         "(e.g. Salesforce/codegen-350M-multi, or a folder written by `crlhf tiny train`)")
     parser.add_argument("--data", required=True, help="XLCoST folder, or JSON lines with 'text' and 'code'")
@@ -170,7 +173,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
     parser.add_argument("--eval-data", default=None, help="held-out pairs (same formats; a folder's "
                         "validation split) for an eval loss at the end")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data order and initialisation (default 0)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--logging-steps", type=int, default=10, help="log the loss every N steps")
     parser.add_argument("--no-activation-checkpointing", dest="checkpointing", action="store_false",
@@ -178,31 +181,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> SFTResult:
-    """Run ``crlhf sft`` from parsed arguments; print a summary."""
-    result = sft(args.model, args.data, args.out, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,
-                 batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
-                 warmup=args.warmup, weight_decay=args.weight_decay, split=args.split,
-                 language=args.language, limit=args.limit, eval_data=args.eval_data, seed=args.seed,
-                 device=args.device, logging_steps=args.logging_steps, checkpointing=args.checkpointing)
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf sft`` from options parsed by :func:`build_parser`, print a summary; returns the
+    exit status. Missing or malformed data raises :class:`crlhf.cli.CommandError`."""
+    from .cli import CommandError
+
+    try:
+        result = sft(args.model, args.data, args.out, epochs=args.epochs, lr=args.lr, max_steps=args.max_steps,
+                     batch_size=args.batch_size, grad_accum=args.grad_accum, max_length=args.max_length,
+                     warmup=args.warmup, weight_decay=args.weight_decay, split=args.split,
+                     language=args.language, limit=args.limit, eval_data=args.eval_data, seed=args.seed,
+                     device=args.device, logging_steps=args.logging_steps, checkpointing=args.checkpointing)
+    except (FileNotFoundError, TaskFormatError, ValueError, OSError) as exc:
+        raise CommandError(str(exc)) from None
     first = f"{result.losses[0]:.4f} -> " if result.losses else ""
     print(f"SFT on {result.examples} pairs: {result.steps} steps in {result.seconds:.1f} s, "
           f"loss {first}{result.losses[-1] if result.losses else result.train_loss:.4f}"
           + (f", eval loss {result.eval_loss:.4f}" if result.eval_loss is not None else "")
           + f"\nmodel saved to {result.out} (load it with crlhf.policy.Policy.from_pretrained)")
-    return result
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Fine-tune a causal LM on text-to-code pairs (the `crlhf sft` command)."""
-    parser = add_arguments(argparse.ArgumentParser(prog="crlhf sft", description=main.__doc__))
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except (FileNotFoundError, TaskFormatError, ValueError, OSError) as exc:
-        parser.exit(2, f"crlhf sft: error: {exc}\n")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -35,6 +35,8 @@ from .crowd import counted_lines, program_lines
 from .simulate import Crowd
 from .store import LabelStore, Program
 
+__all__ = ["Page", "StorePage", "SessionPage", "task_truth", "SimulatedClass", "truth_table"]
+
 WRITE_COLUMNS = ("order", "round_id", "annotator", "program_id", "gold", "n_labels")
 FILLING_COLUMNS = ("round_id", "programs", "complete", "min_annotators", "max_annotators", "labels",
                    "students", "gold_labels")

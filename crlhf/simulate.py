@@ -37,6 +37,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+__all__ = ["KINDS", "HARSH_RATES", "RELIABLE_RANGE", "WEAK_RANGE", "SimulatedAnnotator", "reliable", "spammer",
+           "adversary", "lazy", "harsh", "biased", "Crowd", "make_crowd", "paper_crowd", "noisy_crowd",
+           "LENIENT_SENSITIVITY", "LENIENT_SPECIFICITY", "HARSH_SENSITIVITY", "HARSH_SPECIFICITY", "code_crowd",
+           "random_truths", "synthetic_log"]
+
 KINDS = ("reliable", "spammer", "adversary", "lazy", "harsh", "biased")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
 

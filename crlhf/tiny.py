@@ -35,6 +35,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+__all__ = ["MODEL_DIR", "PYTHON_TEXT_MODULES", "Recipe", "python_text", "sft_pairs", "build_tokenizer", "build_config",
+           "train", "load", "build_parser", "run"]
+
 MODEL_DIR = Path(__file__).with_name("tiny_model")
 EOS = "<|endoftext|>"
 PAD = "<|pad|>"
@@ -247,7 +250,31 @@ def load(path: str | os.PathLike | None = None, device=None):
         return Policy.from_pretrained(str(path), device=device)
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The ``crlhf tiny`` command (added to ``parser`` if given, e.g. a subparser) and its one
+    subcommand, ``train``."""
+    parser = parser or argparse.ArgumentParser(prog="crlhf tiny")
+    parser.description = "The embedded tiny coder: a small GPT-2 trained on minicode, packaged with crlhf."
+    sub = parser.add_subparsers(dest="tiny_command", required=True, metavar="COMMAND")
+    _add_train_arguments(sub.add_parser("train", help="train the tiny coder from scratch",
+                                        description="Train the embedded tiny coder from scratch (minicode SFT)."))
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf tiny train`` from options parsed by :func:`build_parser`: train, print where
+    the checkpoint went; returns the exit status."""
+    recipe = Recipe(**{f.name: getattr(args, f.name) for f in fields(Recipe)})
+    out = train(args.out, recipe, threads=args.threads, max_steps=args.max_steps, progress=not args.quiet)
+    info = json.loads((out / "recipe.json").read_text())
+    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+    print(f"tiny coder: {info['parameters']:,} parameters, {info['steps']} steps, loss {info['train_loss']:.3f}, "
+          f"{info['seconds']['total']:.0f} s; {size / 2**20:.1f} MiB in {out} "
+          f"(load it with crlhf.tiny.load({str(out)!r}))")
+    return 0
+
+
+def _add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``crlhf tiny train``: ``--out``, one ``--field`` per ``Recipe`` field, ``--threads``,
     ``--max-steps``, ``--quiet``. Returns ``parser``."""
     parser.add_argument("--out", type=Path, default=Path("tiny-coder"),
@@ -263,25 +290,3 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     return parser
 
 
-def train_from_args(args: argparse.Namespace) -> Path:
-    """Run ``train`` with options parsed by ``add_train_arguments``; print a one-line summary."""
-    recipe = Recipe(**{f.name: getattr(args, f.name) for f in fields(Recipe)})
-    out = train(args.out, recipe, threads=args.threads, max_steps=args.max_steps, progress=not args.quiet)
-    info = json.loads((out / "recipe.json").read_text())
-    size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
-    print(f"tiny coder: {info['parameters']:,} parameters, {info['steps']} steps, loss {info['train_loss']:.3f}, "
-          f"{info['seconds']['total']:.0f} s; {size / 2**20:.1f} MiB in {out} "
-          f"(load it with crlhf.tiny.load({str(out)!r}))")
-    return out
-
-
-def main(argv=None) -> int:
-    """``crlhf tiny train`` as a function: parse ``argv``, train, print where the checkpoint went."""
-    parser = argparse.ArgumentParser(prog="crlhf tiny train",
-                                     description="Train the embedded tiny coder from scratch (minicode SFT).")
-    train_from_args(add_train_arguments(parser).parse_args(argv))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

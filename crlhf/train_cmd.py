@@ -17,9 +17,11 @@ In order, into the run folder (``out``, default ``runs/train/<config name>``):
       their labels, ``[loop] store_timeout`` seconds a round); folder ``seed-S/run/``;
    c. **after**: pass@k of the trained policy, the same way (``seed-S/after-round-NNN/``).
 
-3. **report**: ``report.md`` (baseline vs w/cRLHF per task set, pass@k in % with its 95%
-   bootstrap interval over tasks, or mean ± std over seeds when several are asked for; the
-   rounds' reward and KL), ``results.json`` (the same numbers, per seed too), ``passk.png`` and
+3. **report**: ``report.md`` (per task set the pass@k table of :func:`crlhf.report.passk_table`,
+   as ``crlhf demo`` writes it: baseline, w/cRLHF and the gain with a paired interval, in % with
+   95% bootstrap intervals over tasks, or mean ± std over seeds and then each seed when several
+   are asked for; the rounds' reward and KL), ``results.json`` (the same numbers, the table's in
+   ``task_sets.NAME.table``, per seed too), ``passk.png`` and
    ``passk.json`` (pass@k against k, a colour per temperature, baseline dashed and w/cRLHF solid).
 
 The folder also holds ``config.toml`` (the file as given) and ``config.json`` (every setting,
@@ -84,6 +86,10 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+
+__all__ = ["DIST_TIMEOUT", "RESUMABLE", "ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings",
+           "TrainConfig", "parse_config", "load_config", "quiet_libraries", "train_prompts", "run_train",
+           "write_report", "build_parser", "run"]
 
 PROMPT_SETS = ("minicode", "mbpp")
 DEFAULT_MINICODE_PROMPTS = 64
@@ -449,21 +455,6 @@ def _accelerator(cfg: TrainConfig):
     return Accelerator(kwargs_handlers=[InitProcessGroupKwargs(timeout=DIST_TIMEOUT)])
 
 
-def passk_frame(set_results: dict):
-    """The pass@k frame (``temperature, k, pass_at_k, lo, hi``) of one task set in
-    :func:`crlhf.eval_run.run_eval`'s results (``results["task_sets"][name]``)."""
-    import pandas as pd
-
-    rows = []
-    for key, per_t in set_results.items():
-        if not key.startswith("pass@"):
-            continue
-        for temp, value in per_t.items():
-            lo, hi = set_results["interval"][key][temp]
-            rows.append({"temperature": float(temp), "k": int(key[5:]), "pass_at_k": value, "lo": lo, "hi": hi})
-    return pd.DataFrame(rows, columns=["temperature", "k", "pass_at_k", "lo", "hi"])
-
-
 def train_prompts(cfg: TrainConfig, eval_sets: dict) -> list:
     """The tasks PPO trains on (``[prompts]``), none of them among the evaluated ones."""
     if cfg.prompts.tasks == "minicode":
@@ -667,16 +658,28 @@ def _run_seed(cfg, seed, d, where, label, device, eval_sets, prompts, store, acc
     rounds = loop_cfg.rounds
     after_label = f"{label}+cRLHF-r{rounds}"
     say(f"[{next(stage)}/{stages}] seed {seed}: w/cRLHF, the policy after round {rounds}")
-    after = {}
+    after, passk = {}, {}
     if main:
-        after = run_eval(cfg.eval_config(after_label, d / f"after-round-{rounds:03d}", seed), policy=run.policy,
-                         task_sets=eval_sets, progress=progress, echo=False)
+        after_cfg = cfg.eval_config(after_label, d / f"after-round-{rounds:03d}", seed)
+        after = run_eval(after_cfg, policy=run.policy, task_sets=eval_sets, progress=progress, echo=False)
         record["after_sampled"] = after["invocation"]["sampled"]
+        passk = {name: _paired_summary(cfg.eval_config(label, d / "baseline", seed), after_cfg, name, tasks)
+                 for name, tasks in eval_sets.items()}
     barrier()
     timings[f"seed {seed} after"] = time.perf_counter() - t
     metrics = run.metrics
     _free(policy, run)
-    return {"baseline": baseline, "after": after, "rounds": metrics}
+    return {"baseline": baseline, "after": after, "rounds": metrics, "passk": passk}
+
+
+def _paired_summary(before_cfg, after_cfg, name: str, tasks: list) -> dict:
+    """:func:`crlhf.report.passk_summary` of one task set from the two evaluations' samples files
+    (the per-task counts the paired gain needs)."""
+    from .eval_run import read_samples, results_of, samples_path
+    from .report import passk_summary
+
+    before, after = (results_of(read_samples(samples_path(c.out, name)), tasks, c) for c in (before_cfg, after_cfg))
+    return passk_summary(before, after)
 
 
 # ---------------------------------------------------------------------------------------------- the report
@@ -693,8 +696,9 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .eval_run import DISPLAY
     from .plots import plot_passk_before_after, save
-    from .report import combine_seeds, passk_records, passk_table, table_note
+    from .report import combine_seeds, passk_frame, passk_records, passk_table, table_note, table_records
 
     seeds = list(per_seed)
     n = cfg.eval_config(label, out, 0).n
@@ -709,15 +713,14 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
              f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}.", ""]
     task_results, frames = {}, {}
     for name, tasks in eval_sets.items():
-        base = [passk_frame(per_seed[s]["baseline"]["task_sets"][name]) for s in seeds]
-        after = [passk_frame(per_seed[s]["after"]["task_sets"][name]) for s in seeds]
+        summaries = [per_seed[s]["passk"][name] for s in seeds]
+        base = [passk_frame(summary["baseline"]) for summary in summaries]
+        after = [passk_frame(summary["crlhf"]) for summary in summaries]
         frames[name] = (combine_seeds(base), combine_seeds(after))
         task_results[name] = {"tasks": len(tasks), "n": n, "baseline": passk_records(base),
-                              "crlhf": passk_records(after)}
-        from .eval_run import DISPLAY
-
+                              "crlhf": passk_records(after), "table": table_records(summaries)}
         lines += [f"## {DISPLAY[name]}: baseline vs w/cRLHF", "", table_note(len(seeds), len(tasks), n), "",
-                  passk_table({"baseline": base, "w/cRLHF": after}), ""]
+                  passk_table(summaries, seeds), ""]
     lines += ["## rounds", "", "The last round of each seed (the whole trajectory is in `seed-S/run/metrics.csv`).",
               "", "| seed | rounds | " + " | ".join(ROUND_COLUMNS.values()) + " |",
               "|---" * (2 + len(ROUND_COLUMNS)) + "|"]
@@ -736,8 +739,6 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
 
     fig, axes = plt.subplots(1, len(frames), figsize=(5.5 * len(frames), 4), squeeze=False)
-    from .eval_run import DISPLAY
-
     for ax, (name, (base, after)) in zip(axes[0], frames.items()):
         plot_passk_before_after(base, after, ax=ax)
         ax.set_title(f"{DISPLAY[name]} ({len(eval_sets[name])} tasks, n={n})")
@@ -749,6 +750,7 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
     results = {"model": label, "config": resolved, "seeds": seeds, "task_sets": task_results,
                "per_seed": {str(s): {"baseline": per_seed[s]["baseline"]["task_sets"],
                                      "crlhf": per_seed[s]["after"]["task_sets"],
+                                     "gain": {name: per_seed[s]["passk"][name]["gain"] for name in eval_sets},
                                      "rounds": per_seed[s]["rounds"].to_dict(orient="records")} for s in seeds},
                "invocation": invocation, "timings_s": {k: round(v, 2) for k, v in timings.items()}}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
@@ -775,25 +777,22 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def main(argv=None) -> int:
-    """``crlhf train`` as a function: status 2 and a message naming the file, table and key for a
-    bad config; 130 after an interruption (run the command again to resume)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Run ``crlhf train`` from options parsed by :func:`build_parser`; returns the exit status.
+    A bad config raises :class:`crlhf.cli.CommandError` naming the file, table and key; an
+    interruption returns 130 (run the command again to resume)."""
+    from .cli import CommandError
+
     try:
         cfg = load_config(args.config, out=args.out, db=args.db)
         text = Path(args.config).read_text(encoding="utf-8")
     except ConfigError as exc:
-        parser.exit(2, f"crlhf train: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     try:
         run_train(cfg, progress=not args.quiet, config_text=text)
     except KeyboardInterrupt:
         print(f"\ninterrupted: run the same command again to resume from {cfg.out}", file=sys.stderr)
         return 130
     except (ValueError, FileNotFoundError, OSError, TimeoutError) as exc:
-        parser.exit(2, f"crlhf train: error: {exc}\n")
+        raise CommandError(str(exc)) from None
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

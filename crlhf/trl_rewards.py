@@ -39,6 +39,8 @@ from .crowd import CrowdModel
 from .loop import check_programs, checked_tasks, crowd_posteriors
 from .reward import SHAPES, SOURCES, RewardInputs, rewards
 
+__all__ = ["trl_dataset", "CrowdReward"]
+
 
 def trl_dataset(tasks: Sequence):
     """A ``datasets.Dataset`` with ``prompt`` (the task's prompt text) and ``task_id`` columns,

@@ -23,6 +23,9 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+__all__ = ["HUMANEVAL_STOP", "TaskFormatError", "Task", "read_jsonl", "require", "require_str_list", "normalise_code",
+           "parse"]
+
 TEST_STYLES = ("check", "asserts", "none")
 
 HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")

@@ -29,6 +29,8 @@ from typing import Iterable, Sequence
 from .base import Task, parse
 from .truth import blame_gap
 
+__all__ = ["MUTATIONS", "GoldProgram", "mutants", "make_gold_many", "make_gold"]
+
 MUTATIONS = ("comparison_flip", "off_by_one", "wrong_operator", "wrong_variable", "wrong_return", "dropped_line")
 
 _FLIP = {ast.Gt: ast.Lt, ast.Lt: ast.Gt, ast.GtE: ast.LtE, ast.LtE: ast.GtE, ast.Eq: ast.NotEq,

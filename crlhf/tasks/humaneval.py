@@ -11,6 +11,8 @@ import os
 
 from .base import HUMANEVAL_STOP, Task, TaskFormatError, read_jsonl, require
 
+__all__ = ["default_path", "load_humaneval"]
+
 FIELDS = ("task_id", "prompt", "canonical_solution", "test", "entry_point")
 
 

@@ -21,6 +21,9 @@ import os
 from .base import (HUMANEVAL_STOP, Task, TaskFormatError, normalise_code, parse, read_jsonl, require,
                    require_str_list)
 
+__all__ = ["split_of", "read_rows", "hf_rows", "load_mbpp", "asserts_of", "tested_function", "fewshot_block",
+           "docstring"]
+
 SPLITS = {"prompt": (1, 10), "test": (11, 510), "validation": (511, 600), "train": (601, 974)}
 HF_NAME = "google-research-datasets/mbpp"
 STYLES = ("docstring", "3shot")

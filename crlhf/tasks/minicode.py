@@ -30,6 +30,9 @@ from typing import Any, Callable
 
 from .base import HUMANEVAL_STOP, Task
 
+__all__ = ["HOLDOUTS", "Variant", "Kind", "KINDS", "kinds", "held_out", "Spec", "sample_spec", "render", "PITFALLS",
+           "near_misses", "make_cases", "check_code", "make_task", "load_minicode"]
+
 SPLITS = ("train", "test")
 HOLDOUTS = ("variant", "wording", "param")
 

@@ -24,6 +24,8 @@ from typing import Sequence
 
 from .base import Task
 
+__all__ = ["strip_comment", "normalise_line", "meaningful", "keys", "blame_gap", "line_truth"]
+
 _TOKEN = re.compile(r"\w+|\S")
 
 

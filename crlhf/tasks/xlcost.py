@@ -23,6 +23,8 @@ from pathlib import Path
 
 from .base import Task, TaskFormatError, read_jsonl, require
 
+__all__ = ["detokenize", "load_xlcost"]
+
 HF_NAME = "codeparrot/xlcost-text-to-code"
 LEVELS = {"program": "desc", "snippet": "comment"}
 EXTENSIONS = {"Python": "py", "C++": "cpp", "Java": "java", "C#": "cs", "Javascript": "js", "PHP": "php", "C": "c"}

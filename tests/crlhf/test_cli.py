@@ -1,12 +1,19 @@
+import argparse
 import json
-import math
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from crlhf import cli
 from crlhf.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_crowd_quick_runs_the_crowd_simulation_end_to_end(tmp_path, capsys):
@@ -26,6 +33,36 @@ def test_crowd_quick_runs_the_crowd_simulation_end_to_end(tmp_path, capsys):
     assert summary["spearman_true_accuracy_vs_p"]["two_coin"] > 0.8
 
 
+def test_crowd_runs_without_scipy(tmp_path):
+    """scipy is not a base dependency: ``crlhf crowd`` must not need it."""
+    code = ("import sys; sys.modules['scipy'] = None; from crlhf.cli import main; "
+            f"sys.exit(main(['crowd', '--programs', '40', '--out', {str(tmp_path)!r}]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "crowd_simulation.json").read_text())["programs"] == 40
+
+
+def test_spearman_agrees_with_scipy_and_is_none_when_undefined():
+    from scipy.stats import spearmanr
+
+    from crlhf.crowd_sim import spearman
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, 30), rng.normal(size=30)  # ties in x
+    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 1, 1], [1, 2, 3]) is None
+    with pytest.raises(ValueError, match="length"):
+        spearman([1, 2], [1, 2, 3])
+
+
+def test_crowd_refuses_no_programs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["crowd", "--programs", "0", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "crlhf crowd: error: --programs: expected an integer >= 1" in capsys.readouterr().err
+
+
 def test_sft_refuses_missing_data_with_exit_code_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sft", "--model", str(tmp_path), "--data", str(tmp_path / "missing.jsonl")])
@@ -33,8 +70,28 @@ def test_sft_refuses_missing_data_with_exit_code_2(tmp_path, capsys):
     assert "missing.jsonl" in capsys.readouterr().err
 
 
-def test_demo_quick_evaluates_trains_and_reports_quietly(tmp_path, capfd):
+CELL = re.compile(r"^([+-]?\d+\.\d) \[([+-]?\d+\.\d), ([+-]?\d+\.\d)\](?: at T=([\d.]+))?$")
+
+
+def report_table(report: str) -> tuple[list[str], dict[str, list[str]]]:
+    """The header and the rows (label -> cells) of a report's pass@k table."""
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| model |"))
+    header = lines[start].strip("| ").split(" | ")[1:]
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = line.strip("| ").split(" | ")
+        rows[cells[0]] = cells[1:]
+    return header, rows
+
+
+def test_demo_quick_trains_the_policy_and_reports_the_results_numbers(tmp_path, capfd):
+    from safetensors.torch import load_file
     from transformers.utils import logging as hf_logging
+
+    from crlhf import tiny
 
     hf_logging.warning_once.cache_clear()  # transformers' one-time warnings fire again in this run
     assert main(["demo", "--quick", "--out", str(tmp_path), "--reward-shape", "product"]) == 0
@@ -43,38 +100,52 @@ def test_demo_quick_evaluates_trains_and_reports_quietly(tmp_path, capfd):
     assert "attention_mask" not in out + err and "Warning" not in out + err
     assert "pass@1 at T=0.2 (%)" in out and "wrote " in out  # the summary
     assert json.loads((tmp_path / "run" / "config.json").read_text())["reward_shape"] == "product"
+
+    # PPO changed the policy: round 2 samples away from the reference (round 1 samples the reference itself,
+    # KL 0; the estimate, a mean log-ratio over a few programs, may fall below 0), and the last checkpoint
+    # holds other weights than the tiny coder's
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    assert metrics["round"].tolist() == [1, 2] and metrics.kl.iloc[0] == 0, metrics.kl.tolist()
+    assert metrics.kl.iloc[-1] != 0.0, metrics.kl.tolist()
+    (last,) = sorted((tmp_path / "run" / "checkpoints").glob("round-*"))
+    assert last.name == "round-002"
+    trained, start = load_file(last / "model.safetensors"), tiny.load(device="cpu").model.state_dict()
+    shared = [k for k in trained if k in start and trained[k].shape == start[k].shape]
+    assert len(shared) >= len(start) // 2
+    changed = [k for k in shared if not np.array_equal(trained[k].numpy(), start[k].numpy())]
+    assert len(changed) > len(shared) // 2, changed
+
+    # every number of the report's pass@k table is results.json's, to the printed 0.1 points
     report = (tmp_path / "report.md").read_text()
-    header = next(line for line in report.splitlines() if line.startswith("| model |"))
-    assert header == ("| model | pass@1 at T=0.2 (%) | pass@1 at T=0.6 (%) | pass@1 at T=0.8 (%) | pass@10 at T=0.2 (%) "
-                      "| pass@10 at T=0.6 (%) | pass@10 at T=0.8 (%) | best pass@1 (%) | best pass@10 (%) |")
-    rows = {line.split(" | ")[0][2:]: line.strip("| ").split(" | ")[1:] for line in report.splitlines()
-            if line.startswith(("| baseline", "| w/cRLHF", "| gain"))}
+    header, rows = report_table(report)
+    assert header == ["pass@1 at T=0.2 (%)", "pass@1 at T=0.6 (%)", "pass@1 at T=0.8 (%)", "pass@10 at T=0.2 (%)",
+                      "pass@10 at T=0.6 (%)", "pass@10 at T=0.8 (%)", "best pass@1 (%)", "best pass@10 (%)"]
     assert set(rows) == {"baseline", "w/cRLHF", "gain (points)"}
-    cell = re.compile(r"^(\d+\.\d) \[(\d+\.\d), (\d+\.\d)\]")  # value [95% interval]
-    for name in ("baseline", "w/cRLHF"):
-        for text in rows[name]:
-            value, lo, hi = map(float, cell.match(text).groups())
-            assert 0 <= lo <= value <= hi <= 100, (name, text)
-    assert all(re.match(r"^[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]$", text) for text in rows["gain (points)"])
-    assert "mean reward (0 to 1)" in report and "KL to reference (nats per program)" in report
     results = json.loads((tmp_path / "results.json").read_text())
-    for model in ("baseline", "crlhf"):
-        for k in ("pass@1", "pass@10"):
-            for temp in ("0.2", "0.6", "0.8"):
-                x = results[model][k][temp]
-                assert isinstance(x, float) and math.isfinite(x) and 0.0 <= x <= 1.0, (model, k, temp, x)
-                lo, hi = results[model]["interval"][k][temp]
-                assert lo <= x <= hi
+    for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
+        numbers = results[key]
+        for column, text in zip(header, rows[label]):
+            value, lo, hi, temperature = CELL.match(text).groups()
+            k = column.split()[1 if column.startswith("best") else 0][5:]
+            if column.startswith("best"):
+                best = numbers["best"][f"pass@{k}"]
+                want = (best["gain" if key == "gain" else "pass_at_k"], *best["interval"])
+                assert (temperature is None) == (key == "gain")
+                if temperature is not None:
+                    assert float(temperature) == best["temperature"]
+            else:
+                t = column.split("T=")[1].split()[0]
+                want = (numbers[f"pass@{k}"][t], *numbers["interval"][f"pass@{k}"][t])
+            assert [float(value), float(lo), float(hi)] == pytest.approx([100 * w for w in want], abs=0.051), \
+                (label, column, text, want)
+            assert float(lo) <= float(value) <= float(hi)
     for k in ("pass@1", "pass@10"):
         for temp in ("0.2", "0.6", "0.8"):
-            gain = results["gain"][k][temp]
-            assert gain == pytest.approx(results["crlhf"][k][temp] - results["baseline"][k][temp])
-            lo, hi = results["gain"]["interval"][k][temp]
-            assert lo - 1e-12 <= gain <= hi + 1e-12
+            assert results["gain"][k][temp] == pytest.approx(results["crlhf"][k][temp] - results["baseline"][k][temp])
+    assert "mean reward (0 to 1)" in report and "KL to reference (nats per program)" in report
     for name in ("passk", "rounds", "reliabilities"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
         assert json.loads((tmp_path / f"{name}.json").read_text())
-    assert (tmp_path / "run" / "metrics.csv").is_file()
 
 
 def scripted_result(passes, tasks=4):
@@ -88,24 +159,11 @@ def scripted_result(passes, tasks=4):
                      ks=(1, 10))
 
 
-def test_demo_gain_is_paired_over_tasks():
-    from crlhf.demo import passk_summary
-
-    # tasks of very different difficulty, each one sample in ten better after: the gain is certain
-    summary = passk_summary(scripted_result([0, 2, 8, 9]), scripted_result([1, 3, 9, 10]))
-    assert summary["gain"]["pass@1"]["0.6"] == pytest.approx(0.1)
-    assert summary["gain"]["interval"]["pass@1"]["0.6"] == pytest.approx([0.1, 0.1])
-    lo, hi = summary["baseline"]["interval"]["pass@1"]["0.6"]
-    assert hi - lo > 0.3  # while each model's own interval over these tasks is wide
-    assert summary["gain"]["best"]["pass@1"]["gain"] == pytest.approx(0.1)
-    with pytest.raises(ValueError, match="different tasks"):
-        passk_summary(scripted_result(3), scripted_result(3, tasks=5))
-
-
 def fake_seed_run(out, quick, seed, progress, reward, reward_shape, credit, **overrides):
     """What one seed of the demo returns, from scripted evaluations: 4 tasks, n = 10; the baseline
     passes 4 + 2 * seed of 10 samples on every task, w/cRLHF one more."""
-    from crlhf.demo import SIZES, passk_summary
+    from crlhf.demo import SIZES
+    from crlhf.report import passk_summary
 
     out.mkdir(parents=True)
     return {**passk_summary(scripted_result(4 + 2 * seed), scripted_result(5 + 2 * seed)),
@@ -121,19 +179,25 @@ def test_demo_over_several_seeds_reports_mean_and_std_and_each_seed(tmp_path, mo
     monkeypatch.setattr(demo, "_run_one", fake_seed_run)
     assert main(["demo", "--quick", "--seeds", "0", "1", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
-    rows = {line.strip("| ").split(" | ")[0]: line.strip("| ").split(" | ")[1:] for line in report.splitlines()
-            if line.startswith(("| baseline", "| w/cRLHF", "| gain"))}
+    _, rows = report_table(report)
     # pass@1: 0.4 and 0.6 over the two seeds (std 0.141 with ddof 1); w/cRLHF 0.1 higher on each
     assert rows["baseline, mean ± std"][0] == "50.0 ± 14.1"
     assert rows["w/cRLHF, mean ± std"][0] == "60.0 ± 14.1"
     assert rows["gain (points), mean ± std"][0] == "+10.0 ± 0.0"
     assert rows["baseline, seed 0"][0].startswith("40.0 [") and rows["baseline, seed 1"][0].startswith("60.0 [")
     assert rows["gain (points), seed 1"][0] == "+10.0 [+10.0, +10.0]"  # every task gains one sample in ten
+    assert rows["w/cRLHF, mean ± std"][6] == "60.0 ± 14.1 at T=0.2"  # best pass@1: one temperature for all seeds
     assert len(rows) == 9 and all(len(r) == 8 for r in rows.values())
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["seeds"] == [0, 1] and set(results["per_seed"]) == {"0", "1"}
     cell = results["summary"]["baseline"]["pass@1 at T=0.2 (%)"]
     assert cell["mean"] == pytest.approx(0.5) and cell["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    header, _ = report_table(report)
+    for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
+        for column, text in zip(header, rows[f"{label}, mean ± std"]):  # the table shows results.json's numbers
+            mean, std = (float(x) for x in re.match(r"^([+-]?\d+\.\d) ± (\d+\.\d)", text).groups())
+            want = results["summary"][key][column]
+            assert (mean, std) == pytest.approx((100 * want["mean"], 100 * want["std"]), abs=0.051)
     assert results["per_seed"]["1"]["baseline"]["interval"]["pass@1"]["0.2"] == pytest.approx([0.6, 0.6])
     for name in ("passk", "rounds"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5_000
@@ -150,11 +214,12 @@ def test_demo_seed_options_are_checked(capsys):
         assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
-COMMANDS = [[], ["demo"], ["crowd"], ["eval"], ["round"], ["sft"], ["classroom"], ["tiny"], ["tiny", "train"]]
+COMMANDS = [[], ["demo"], ["crowd"], ["eval"], ["round"], ["sft"], ["train"], ["classroom"], ["tiny"],
+            ["tiny", "train"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "crlhf")
-def test_help_is_plain_text(command, capsys):
+def test_help_is_plain_text_and_documents_every_option(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([*command, "--help"])
     assert exc.value.code == 0
@@ -162,14 +227,34 @@ def test_help_is_plain_text(command, capsys):
     assert text.startswith("usage: crlhf")
     for markup in ("``", ":func:", ":class:", ":mod:", ":data:", ":meth:", ":attr:"):
         assert markup not in text, (command, markup)
+    flat = " ".join(text.split())
+    if not command:
+        assert all(name in text for name in cli.COMMANDS)
+        return
+    parser = cli.build_parser()
+    for word in command:
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[word]
+    assert parser.description and " ".join(parser.description.split()[:6]) in flat, command
+    options = [a for a in parser._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))]
+    for action in options:
+        assert action.help, (command, action.dest)
+        assert (action.option_strings[0] if action.option_strings else action.metavar) in flat, (command, action.dest)
+
+
+def test_every_command_is_a_build_parser_and_a_run():
+    import inspect
+
+    for name, command in cli.commands().items():
+        assert list(inspect.signature(command.build_parser).parameters) == ["parser"], name
+        assert list(inspect.signature(command.run).parameters) == ["args"], name
+        assert inspect.signature(command.run).return_annotation in (int, "int"), name
 
 
 def test_demo_help_documents_every_option_with_its_default(capsys):
-    import argparse
+    from crlhf.demo import build_parser
 
-    from crlhf.cli import add_demo_arguments
-
-    parser = add_demo_arguments(argparse.ArgumentParser())
+    parser = build_parser(argparse.ArgumentParser())
     options = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
     assert {a.option_strings[0] for a in options} == {"--out", "--seed", "--seeds", "--reward", "--reward-shape",
                                                       "--credit", "--quick"}
@@ -184,11 +269,10 @@ def test_demo_help_documents_every_option_with_its_default(capsys):
 
 
 def test_demo_reward_defaults_and_choices(capsys):
-    from crlhf.loop import LoopConfig
-
     import inspect
 
-    from crlhf.demo import BENCHMARKED, SIZES, run_demo
+    from crlhf.demo import BENCHMARKED, SIZES, build_parser, run_demo
+    from crlhf.loop import LoopConfig
 
     # the library keeps the paper's s = c/k; the demo (CLI and function) runs what the benchmark chose
     assert (LoopConfig().reward, LoopConfig().reward_shape, LoopConfig().credit) == ("bayes", "share", "sequence")
@@ -196,11 +280,7 @@ def test_demo_reward_defaults_and_choices(capsys):
     chosen = (BENCHMARKED["reward"], BENCHMARKED["reward_shape"], BENCHMARKED["credit"])
     assert (defaults["reward"], defaults["reward_shape"], defaults["credit"]) == chosen
     assert SIZES[False]["labels_per_program"] == BENCHMARKED["labels_per_program"]
-    import argparse
-
-    from crlhf.cli import add_demo_arguments
-
-    args = add_demo_arguments(argparse.ArgumentParser()).parse_args([])
+    args = build_parser(argparse.ArgumentParser()).parse_args([])
     assert (args.reward, args.reward_shape, args.credit) == chosen
     with pytest.raises(SystemExit):
         main(["demo", "--reward-shape", "mean"])

@@ -6,7 +6,8 @@ import string
 
 import pytest
 
-from crlhf.sft import load_pairs, main
+from crlhf.cli import main
+from crlhf.sft import load_pairs
 from crlhf.tasks import TaskFormatError, load_tasks
 
 TOKENS = "def f ( a ) : NEW_LINE INDENT return a + 1 NEW_LINE DEDENT"
@@ -61,11 +62,11 @@ def test_bad_settings_are_refused_before_anything_loads(tmp_path):
 def test_cli_refuses_bad_data_before_loading_a_model(tmp_path, capsys):
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"text": "a", "code": "x = 1"}, '{"text": 5, "code": "y"}'])
     with pytest.raises(SystemExit) as exit_info:
-        main(["--model", str(tmp_path / "nowhere"), "--data", str(bad)])
+        main(["sft", "--model", str(tmp_path / "nowhere"), "--data", str(bad)])
     assert exit_info.value.code == 2
     assert "bad.jsonl, line 2: field 'text': expected str" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--model", "x", "--data", str(tmp_path / "missing.jsonl")])
+        main(["sft", "--model", "x", "--data", str(tmp_path / "missing.jsonl")])
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -120,7 +121,7 @@ def test_sft_lowers_the_code_loss_and_saves_a_loadable_model(tiny_model_dir, tmp
     pairs = load_pairs(data)
     before = completion_nll(Policy.from_pretrained(tiny_model_dir, device="cpu"), pairs)
 
-    assert main(["--model", str(tiny_model_dir), "--data", str(data), "--out", str(tmp_path / "out"),
+    assert main(["sft", "--model", str(tiny_model_dir), "--data", str(data), "--out", str(tmp_path / "out"),
                  "--max-steps", "30", "--lr", "1e-2", "--batch-size", "8", "--logging-steps", "5",
                  "--device", "cpu", "--eval-data", str(data), "--no-activation-checkpointing"]) == 0
     result = json.loads((tmp_path / "out" / "sft_result.json").read_text())

@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from crlhf import tiny  # noqa: E402
+from crlhf import cli, tiny  # noqa: E402
 from crlhf.policy import Policy  # noqa: E402
 from crlhf.sandbox import check_many  # noqa: E402
 from crlhf.tasks import load_tasks  # noqa: E402
@@ -105,9 +105,9 @@ def test_recipe_rejects_bad_fields():
 
 def test_short_training_run_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "tiny"
-    assert tiny.main(["--out", str(out), "--n-tasks", "48", "--vocab-size", "320", "--n-layer", "1",
-                      "--n-embd", "32", "--n-head", "2", "--n-positions", "160", "--batch-size", "8",
-                      "--max-steps", "4", "--quiet"]) == 0
+    assert cli.main(["tiny", "train", "--out", str(out), "--n-tasks", "48", "--vocab-size", "320", "--n-layer",
+                     "1", "--n-embd", "32", "--n-head", "2", "--n-positions", "160", "--batch-size", "8",
+                     "--max-steps", "4", "--quiet"]) == 0
     info = json.loads((out / "recipe.json").read_text())
     assert info["steps"] == 4 and info["recipe"]["n_tasks"] == 48
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in out.iterdir()}

@@ -5,6 +5,7 @@ through a label store (--db); the PPO step through a single-process accelerate; 
 reference is the adapter-free base. One torch thread, tiny sizes."""
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from crlhf import cli, tiny  # noqa: E402
-from crlhf.train_cmd import ConfigError, load_config, parse_config, passk_frame, run_train  # noqa: E402
+from crlhf.report import passk_frame  # noqa: E402
+from crlhf.train_cmd import ConfigError, load_config, parse_config, run_train  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -109,12 +111,25 @@ def test_quick_config_end_to_end_quiet_then_resumes_without_redoing_work(tmp_pat
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["loop"]["rounds"] == 2 and saved["eval"]["temperatures"] == [0.2, 0.8]
     report = (out / "report.md").read_text()
-    rows = [line for line in report.splitlines() if line.startswith(("| baseline |", "| w/cRLHF |"))]
-    assert len(rows) == 2 and all(row.count("[") == 6 for row in rows)  # 4 cells + 2 best, each with an interval
-    assert "95% bootstrap interval over tasks" in report
+    rows = {line.split(" | ")[0][2:]: line.strip("| ").split(" | ")[1:] for line in report.splitlines()
+            if line.startswith(("| baseline |", "| w/cRLHF |", "| gain (points) |"))}
+    assert set(rows) == {"baseline", "w/cRLHF", "gain (points)"}
+    assert all(len(r) == 6 and all("[" in c for c in r) for r in rows.values())  # 4 cells + 2 best, with intervals
+    assert "95% bootstrap interval over tasks" in report and "paired bootstrap" in report
+    header = next(line for line in report.splitlines() if line.startswith("| model |")).strip("| ").split(" | ")[1:]
     results = json.loads((out / "results.json").read_text())
     minicode = results["task_sets"]["minicode"]
     assert minicode["tasks"] == 4 and minicode["n"] == 4
+    for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
+        for column, text in zip(header, rows[label]):  # the report shows results.json's numbers
+            cell = minicode["table"][key][column]
+            shown = [float(x) for x in re.findall(r"[+-]?\d+\.\d", text.split(" at ")[0])]
+            assert shown == pytest.approx([100 * cell[f] for f in ("mean", "lo", "hi")], abs=0.051), (label, column)
+    gain = results["per_seed"]["0"]["gain"]["minicode"]
+    for r in minicode["crlhf"]:
+        t, k = f"{r['temperature']:g}", f"pass@{r['k']}"
+        before = next(b for b in minicode["baseline"] if (b["temperature"], b["k"]) == (r["temperature"], r["k"]))
+        assert gain[k][t] == pytest.approx(r["pass_at_k"] - before["pass_at_k"])
     for side in ("baseline", "crlhf"):
         assert {(r["temperature"], r["k"]) for r in minicode[side]} == {(0.2, 1), (0.8, 1), (0.2, 4), (0.8, 4)}
         assert all(r["lo"] <= r["pass_at_k"] <= r["hi"] for r in minicode[side])
@@ -181,7 +196,10 @@ def test_several_seeds_report_mean_and_std(tmp_path):
             assert r["seeds"] == 2 and r["pass_at_k"] == pytest.approx(np.mean(values))
             assert r["std"] == pytest.approx(np.std(values, ddof=1))
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "mean ± standard deviation over 2 seeds" in report and "| w/cRLHF | " in report and " ± " in report
+    assert "mean ± standard deviation over 2 seeds" in report
+    for label in ("baseline", "w/cRLHF", "gain (points)"):
+        assert f"| {label}, mean ± std | " in report
+        assert all(f"| {label}, seed {s} | " in report for s in (0, 1))
 
 
 def _label_in_background(url, names, stop):

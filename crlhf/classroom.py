@@ -33,6 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+__all__ = ["build_parser", "run", "main", "write_template", "ENV_DB", "ENV_OPTIONS", "DEFAULT_PORT"]
+
 ENV_DB = "CRLHF_CLASSROOM_DB"
 ENV_OPTIONS = "CRLHF_CLASSROOM_OPTIONS"
 DEFAULT_PORT = 8866
@@ -119,7 +121,7 @@ def _missing_extra(exc: ImportError) -> str:
             f"pip install 'crlhf[notebook]' ({exc})")
 
 
-def serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Start the Voila server for parsed ``args`` (see :func:`build_parser`); blocks until stopped."""
     from .store import LabelStore, database_url
 
@@ -190,7 +192,7 @@ def _redact(url: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python -m crlhf.classroom --db labels.db`` (what ``crlhf classroom`` runs)."""
     args = build_parser().parse_args(argv)
-    return serve(args)
+    return run(args)
 
 
 if __name__ == "__main__":

@@ -58,9 +58,7 @@ def commands() -> dict[str, Command]:
     out = {}
     for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"{__package__}.{module_name}")
-        # crlhf.classroom names its run function serve
-        run = module.serve if module_name == "classroom" else module.run
-        out[name] = Command(module.build_parser, run, help_text)
+        out[name] = Command(module.build_parser, module.run, help_text)
     return out
 
 

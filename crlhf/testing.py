@@ -32,6 +32,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+__all__ = ["TemporaryPostgres", "find_postgres_bindir"]
+
 
 def find_postgres_bindir() -> Path | None:
     """The folder of PostgreSQL's ``initdb`` and ``pg_ctl`` (newest Debian version, else PATH)."""

@@ -47,6 +47,9 @@ from .engine import database_url as database_url
 from .schema import SCHEMA_VERSION as SCHEMA_VERSION, SchemaVersionError as SchemaVersionError
 from .values import NEWEST as NEWEST, Ack as Ack, Program as Program, program_name as program_name
 
+__all__ = ["LabelStore", "Program", "Ack", "NEWEST", "program_name", "database_url", "SCHEMA_VERSION",
+           "SchemaVersionError"]
+
 
 class LabelStore:
     """The crowd's programs, annotators and append-only label log in one database.

@@ -29,6 +29,9 @@ from sqlalchemy import event
 
 from .schema import SchemaVersionError, check_schema, create_schema
 
+__all__ = ["parse_url", "database_url", "make_engine", "write_lock_for", "pg_lock_keys", "WriteLock",
+           "Database", "PG_LOCK_KEY", "PG_XACT_LOCK"]
+
 PG_LOCK_KEY = 0x63726C6866  # "crlhf": serialises schema creation between processes
 PG_XACT_LOCK = sa.text("SELECT pg_advisory_xact_lock(:k)")
 

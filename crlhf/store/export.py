@@ -17,6 +17,8 @@ from ..crowd import CrowdModel, ReplayResult, replay_log
 from .schema import LABEL_COLUMNS, annotators_table, gold_table, labels_table, programs_table, tasks_table
 from .values import _as_int, _chunks, _label_frame
 
+__all__ = ["replay", "dataset", "export_dataset", "to_dataset"]
+
 
 def replay(store, model: CrowdModel | None, model_kwargs: dict
            ) -> tuple[CrowdModel, ReplayResult, pd.DataFrame]:

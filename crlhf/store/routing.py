@@ -18,6 +18,9 @@ from ..crowd import CrowdModel, counted_lines
 from .schema import LABEL_COLUMNS, labels_table, program_query, programs_table
 from .values import Program, _as_int, _check_name, _check_str, _chunks, program_name
 
+__all__ = ["next_program", "least_certain", "queue_progress", "round_progress", "counts", "wait_for_labels",
+           "check_min_annotators"]
+
 
 def check_min_annotators(min_annotators) -> int:
     """``min_annotators`` as an int >= 1, else a ``ValueError`` naming the field."""

@@ -24,6 +24,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as _pg
 from sqlalchemy.dialects import sqlite as _sqlite
 
+__all__ = ["SCHEMA_VERSION", "SchemaVersionError", "check_schema", "create_schema", "integrity_problems",
+           "program_query", "schema_table", "tasks_table", "rounds_table", "programs_table", "gold_table",
+           "annotators_table", "labels_table", "APPEND_ONLY", "TOKEN_QUERY", "LABEL_INSERT", "LABEL_COLUMNS",
+           "MAX_ID", "MAX_NAME"]
+
 SCHEMA_VERSION = 1
 """Version of the table layout below; bump it (and say how to migrate) whenever it changes."""
 

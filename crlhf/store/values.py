@@ -16,6 +16,8 @@ import pandas as pd
 from ..crowd import program_lines
 from .schema import MAX_ID, MAX_NAME
 
+__all__ = ["Program", "Ack", "program_name", "NEWEST"]
+
 _CHUNK = 900  # ids per IN (...) list
 
 NEWEST = "newest"

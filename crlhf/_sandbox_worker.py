@@ -198,10 +198,10 @@ class Landlock:
     (ABI >= 6), signals and abstract-socket connections to anything outside the sample.
     Landlock's ptrace rule (every ABI) closes other processes' memory, ``/proc/<pid>/mem``
     included. ``DENIED_PACKAGES`` are masked by mounts in the zygote's mount namespace where it
-    may mount (``mask_denied``), so a few whole directories make the rules. The zygote enters the shared layer itself once its set-up is done, so its samples
-    start inside it. The second layer, made by each sample for itself, handles only the
-    writing rights and grants them on the sample's own directory, so that is the one place it
-    can change."""
+    may mount (``mask_denied``), so a few whole directories make the rules. The zygote enters the shared layer itself
+    once its set-up is done, so its samples start inside it. The second layer, made by each sample
+    for itself, handles only the writing rights and grants them on the sample's own directory, so
+    that is the one place it can change."""
 
     def __init__(self, abi, readable, writable_root):
         self.abi, self.rules = abi, len(readable) + 2

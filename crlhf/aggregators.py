@@ -316,7 +316,7 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
         return t
 
     converged, n_iter = False, 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (read after the loop)
         params = m_step(t)
         t_new = e_step(*params)
         delta = float(np.max(np.abs(t_new - t))) if p.n_items else 0.0

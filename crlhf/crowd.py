@@ -752,7 +752,7 @@ class IncrementalReplay:
         if self.model is not None and self.model.annotators == expected:
             touched = set(new["program_id"])
             cut = 0
-            for old, pid in zip(self._pids, pids):
+            for old, pid in zip(self._pids, pids, strict=True):
                 if (old != pid or pid in touched or not _same_truth(self._gold.get(pid), gold_map.get(pid))
                         or (programs.get(pid) if programs is not None else None) != self._texts.get(pid)):
                     break
@@ -963,7 +963,8 @@ def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share",
     use = counted & known
     above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
     n_used = int(use.sum())
-    acc = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1) / n_used if n_used else np.full(len(taus), np.nan)
+    hits = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1)
+    acc = hits / n_used if n_used else np.full(len(taus), np.nan)
     s = np.stack([shape_scores(post, counted, codes, n_prog, shape, t) for t in taus]) if len(taus) else \
         np.zeros((0, n_prog))  # one bincount per threshold (51 by default)
     n_full = int(full.sum())

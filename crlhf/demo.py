@@ -154,9 +154,10 @@ def _round_cell(column: str, value) -> str:
 def _rounds_table(metrics: pd.DataFrame, first: tuple[str, list[str]] | None = None) -> list[str]:
     cols = [c for c in ROUND_COLUMNS if c in metrics.columns]
     header = [ROUND_COLUMNS[c] for c in cols]
-    rows = [[_round_cell(c, v) for c, v in zip(cols, row)] for row in metrics[cols].itertuples(index=False)]
+    rows = [[_round_cell(c, v) for c, v in zip(cols, row, strict=True)]
+            for row in metrics[cols].itertuples(index=False)]
     if first is not None:
-        header, rows = [first[0]] + header, [[label] + r for label, r in zip(first[1], rows)]
+        header, rows = [first[0]] + header, [[label] + r for label, r in zip(first[1], rows, strict=True)]
     return _markdown(header, rows)
 
 

@@ -172,7 +172,8 @@ def resolve_model(name: str) -> tuple[str, str]:
     """``(identity, where)`` of ``--model``: ``tiny`` is the packaged tiny coder; a folder holding
     ``config.json`` (or a LoRA adapter's ``adapter_config.json``) is loaded as it is; a run folder
     (``checkpoints/round-NNN`` in it or in its ``run/``, as ``crlhf demo`` and the loop write them)
-    gives its latest checkpoint; anything else is a Hugging Face Hub name. ``identity`` is what a resumed run must match."""
+    gives its latest checkpoint; anything else is a Hugging Face Hub name.
+    ``identity`` is what a resumed run must match."""
     from .tiny import MODEL_DIR
 
     if name == "tiny":
@@ -345,7 +346,7 @@ def sample_block(policy, block: Block, cfg: EvalConfig, max_new_tokens: int) -> 
     result = policy.sample([t.prompt for t in block.tasks], n=len(block.indices), temperature=block.temperature,
                            max_new_tokens=max_new_tokens, stop=stop, seed=block.seed, batch_size=cfg.batch_size,
                            progress=False, cache_implementation="static" if cfg.static_cache else None)
-    return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result)]
+    return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result, strict=True)]
 
 
 def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, sandbox=None) -> list[dict]:
@@ -353,8 +354,8 @@ def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, san
     ``crlhf.sandbox.Sandbox``; default the shared pool of ``crlhf.sandbox.check_many``)."""
     from .sandbox import check_many
 
-    keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions)
-             for j, comp in zip(block.indices, comps)]
+    keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions, strict=True)
+             for j, comp in zip(block.indices, comps, strict=True)]
     items = [task.check_item(comp) for task, _, comp in keyed]
     if sandbox is not None:
         results = sandbox.check_many(items, timeout=cfg.timeout, progress=False)
@@ -362,7 +363,7 @@ def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, san
         results = check_many(items, timeout=cfg.timeout, workers=cfg.workers, progress=False)
     return [{"task_id": task.task_id, "temperature": block.temperature, "sample": j, "completion": comp,
              "passed": bool(res.passed), "status": res.status, "detail": res.detail[:200]}
-            for (task, j, comp), res in zip(keyed, results)]
+            for (task, j, comp), res in zip(keyed, results, strict=True)]
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
@@ -388,7 +389,7 @@ def check_prompts_fit(policy, task_set: str, tasks: list, max_new_tokens: int) -
     if limit is None:
         return
     lengths = [len(ids) for ids in policy._encode([t.prompt for t in tasks])]
-    too_long = [(t.task_id, n) for t, n in zip(tasks, lengths) if n + max_new_tokens > limit]
+    too_long = [(t.task_id, n) for t, n in zip(tasks, lengths, strict=True) if n + max_new_tokens > limit]
     if too_long:
         tid, n = max(too_long, key=lambda x: x[1])
         raise ValueError(f"--max-new-tokens {max_new_tokens}: {len(too_long)} of {len(tasks)} {DISPLAY[task_set]} "
@@ -602,7 +603,7 @@ def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict, e
     if echo:
         print(f"\n{title}\n\n{table}\n")
     fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.6), squeeze=False)
-    for ax, (name, passk) in zip(axes[0], frames.items()):
+    for ax, (name, passk) in zip(axes[0], frames.items(), strict=True):
         plot_passk(passk, ax=ax)
         ax.set_title(f"{DISPLAY[name]} ({len(task_sets[name])} tasks, n={cfg.n})")
     fig.suptitle(label)

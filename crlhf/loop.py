@@ -251,9 +251,10 @@ def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float =
     from .sandbox import check_many
     from .tasks import line_truth
 
-    results = check_many([t.check_item(c) for t, c in zip(tasks, completions)], timeout=timeout, progress=False)
+    results = check_many([t.check_item(c) for t, c in zip(tasks, completions, strict=True)], timeout=timeout,
+                         progress=False)
     out = []
-    for t, c, r in zip(tasks, completions, results):
+    for t, c, r in zip(tasks, completions, results, strict=True):
         text = t.program(c)
         out.append(CheckedProgram(t, text, bool(r.passed), line_truth(text, t, passed=bool(r.passed)),
                                   scored_lines(text, t, count_blank)))
@@ -584,7 +585,7 @@ class Loop:
                                    seed=cfg.seed * 100003 + rnd, progress=False)
         t1 = time.perf_counter()
         pids, flat, prompt_index, flat_tasks = [], [], {}, []
-        for j, (t, cs) in enumerate(zip(tasks, comps)):
+        for j, (t, cs) in enumerate(zip(tasks, comps, strict=True)):
             for m, c in enumerate(cs):
                 pid = f"{self.tag}-r{rnd}-p{j}-s{m}"
                 pids.append(pid)
@@ -592,7 +593,7 @@ class Loop:
                 flat.append(c)
                 flat_tasks.append(t)
         checked = dict(zip(pids, check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
-                                                self._count_blank)))
+                                                self._count_blank), strict=True))
 
         labels = self._latest(self._collect_labels(rnd, checked))
         labels = labels[labels["program_id"].isin(set(pids))]
@@ -607,10 +608,11 @@ class Loop:
         reward, s_true, s_bayes = run.scores, run.s_true, run.s_bayes
 
         scores = [reward[p] for p in pids]
-        terminal, dense, weights = reward_credit(cfg.credit, run.rewards, checked, self._token_lines(flat, pids, checked))
+        terminal, dense, weights = reward_credit(cfg.credit, run.rewards, checked,
+                                                 self._token_lines(flat, pids, checked))
         if cfg.baseline == "prompt":  # the baseline moves the return: subtract it at the last token
             centred = prompt_centred(scores, [prompt_index[p] for p in pids])
-            terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred)}
+            terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred, strict=True)}
         batch = (flat, [terminal[p] for p in pids], [dense[p] for p in pids] if dense else None,
                  [weights[p] for p in pids] if weights else None)
         return batch, (t0, t1, t2, pids, checked, prompt_index, reward, s_true, s_bayes, scores, labels)
@@ -645,7 +647,8 @@ class Loop:
                                    "s_true": s_true[p], "s_bayes": s_bayes[p]})
         r = np.asarray(scores)
         return {"round": rnd, "reward_mean": float(r.mean()), "reward_std": float(r.std()),
-                "kl": stats["kl"], "beta": stats["beta"], "pass_rate": float(np.mean([c.passed for c in checked.values()])),
+                "kl": stats["kl"], "beta": stats["beta"],
+                "pass_rate": float(np.mean([c.passed for c in checked.values()])),
                 "mean_p": float(rel.mean()) if len(rel) else float("nan"),
                 "s_true_mean": float(np.mean(list(s_true.values()))),
                 "reward_error": float(np.mean([abs(reward[p] - s_true[p]) for p in pids])),
@@ -676,7 +679,7 @@ class Loop:
         if self.config.credit == "sequence":
             return None
         tok = self.policy.tokenizer
-        return {p: token_lines(tok, c.token_ids, checked[p].given) for p, c in zip(pids, completions)}
+        return {p: token_lines(tok, c.token_ids, checked[p].given) for p, c in zip(pids, completions, strict=True)}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:

@@ -22,7 +22,8 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .tasks.base import HUMANEVAL_STOP
 
@@ -71,13 +72,13 @@ class Completion:
     """
 
     text: str
-    token_ids: "torch.Tensor"
-    logprobs: "torch.Tensor"
-    prompt_ids: "torch.Tensor"
+    token_ids: torch.Tensor
+    logprobs: torch.Tensor
+    prompt_ids: torch.Tensor
     finished: bool
 
 
-def default_device() -> "torch.device":
+def default_device() -> torch.device:
     """CUDA if present, then Apple MPS, then CPU."""
     import torch
 
@@ -89,7 +90,7 @@ def default_device() -> "torch.device":
     return torch.device("cpu")
 
 
-def _default_dtype(device: "torch.device") -> "torch.dtype":
+def _default_dtype(device: torch.device) -> torch.dtype:
     import torch
 
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -291,7 +292,7 @@ class Policy:
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device=None, dtype=None, **model_kwargs) -> "Policy":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device=None, dtype=None, **model_kwargs) -> Policy:
         """Load any ``AutoModelForCausalLM`` and its tokenizer from a hub name or a local folder.
 
         ``device``: default CUDA, then MPS, then CPU. ``dtype``: default bfloat16 on GPUs that
@@ -476,7 +477,7 @@ class Policy:
                     torch.cuda.empty_cache()
                     bar.set_postfix(batch_size=batch_size)
                     continue
-                for (pi, si), completion in zip(chunk, done):
+                for (pi, si), completion in zip(chunk, done, strict=True):
                     out[pi][si] = completion
                 start += len(chunk)
                 bar.update(len(chunk))
@@ -541,7 +542,7 @@ class Policy:
 
     # ------------------------------------------------------------------ scoring
     def logprobs(self, prompt_ids: Sequence, response_ids: Sequence, temperature: float = 1.0,
-                 batch_size: int = 16) -> list["torch.Tensor"]:
+                 batch_size: int = 16) -> list[torch.Tensor]:
         """Per-token ``log_softmax(logits / T)`` of each response given its prompt (no gradient).
 
         ``prompt_ids``/``response_ids``: lists of 1-D token sequences (tensors or lists); one
@@ -553,7 +554,8 @@ class Policy:
             raise ValueError(f"{len(prompt_ids)} prompts but {len(response_ids)} responses")
         inv_t = 1.0 / temperature if temperature > 0 else 1.0
         pairs = [(torch.as_tensor(p, dtype=torch.long).view(-1).tolist(),
-                  torch.as_tensor(r, dtype=torch.long).view(-1).tolist()) for p, r in zip(prompt_ids, response_ids)]
+                  torch.as_tensor(r, dtype=torch.long).view(-1).tolist())
+                 for p, r in zip(prompt_ids, response_ids, strict=True)]
         for i, (p, _) in enumerate(pairs):
             if not p:
                 raise ValueError(f"prompt {i} is empty: scoring needs at least one prompt token")

@@ -91,7 +91,8 @@ import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -200,7 +201,7 @@ class PPOConfig:
             raise ValueError(f"PPOConfig.mixed_precision must be 'auto', 'bf16' or 'no', got {self.mixed_precision!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PPOConfig":
+    def from_dict(cls, d: dict) -> PPOConfig:
         """A config from :func:`dataclasses.asdict` output; unknown keys raise ``ValueError``."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -388,7 +389,7 @@ def _collate(queries: Sequence[torch.Tensor], responses: Sequence[torch.Tensor],
     b = len(queries)
     input_ids = torch.full((b, Q + R), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((b, Q + R), dtype=torch.long)
-    for i, (q, r) in enumerate(zip(queries, responses)):
+    for i, (q, r) in enumerate(zip(queries, responses, strict=True)):
         input_ids[i, Q - len(q):Q] = torch.as_tensor(q)
         input_ids[i, Q:Q + len(r)] = torch.as_tensor(r)
         attention_mask[i, Q - len(q):Q + len(r)] = 1
@@ -632,7 +633,7 @@ class PPOTrainer:
             raise ValueError(f"{what} has {len(values)} entries for {len(responses)} responses")
         R = _round_up(max(len(r) for r in responses), self.config.pad_to_multiple_of)
         out = torch.zeros(len(responses), R, dtype=torch.float32)
-        for i, (v, r) in enumerate(zip(values, responses)):
+        for i, (v, r) in enumerate(zip(values, responses, strict=True)):
             if v is None:
                 if what == "advantage_weights":
                     out[i, :len(r)] = 1.0
@@ -832,7 +833,7 @@ class PPOTrainer:
         if acc is not None and acc.num_processes > 1:
             keys = sorted(stats)
             stats = dict(zip(keys, acc.reduce(torch.tensor([stats[k] for k in keys], device=self.device),
-                                              reduction="mean").tolist()))
+                                              reduction="mean").tolist(), strict=True))
         beta = rollout.beta
         self.kl_ctl.update(mean_kl, n)
         self.steps += 1
@@ -930,7 +931,7 @@ class PPOTrainer:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, tokenizer=None, config: PPOConfig | None = None,
-                        ref_model: nn.Module | None = None, accelerator=None, **model_kwargs) -> "PPOTrainer":
+                        ref_model: nn.Module | None = None, accelerator=None, **model_kwargs) -> PPOTrainer:
         """Resume a trainer saved by :meth:`save_pretrained`: policy, value head, beta, step
         count and (if saved) optimiser state. The reference is ``ref_model``, else the saved
         ``reference/`` folder, else (with a warning) a copy of the loaded policy. A folder

@@ -130,10 +130,12 @@ def task_truth(tasks: Sequence, timeout: float = 3.0) -> Callable:
         if unknown:
             raise ValueError(f"programs of task {unknown[0]!r} are in the store, but the simulated class was "
                              f"not given that task (field 'truth')")
-        items = [by_id[t].item_for_program(text) for t, text in zip(programs["task_id"], programs["program"])]
+        items = [by_id[t].item_for_program(text)
+                 for t, text in zip(programs["task_id"], programs["program"], strict=True)]
         results = sandbox.check_many(items, timeout=timeout, progress=False)
         return {pid: line_truth(text, by_id[t], passed=bool(r.passed))
-                for pid, t, text, r in zip(programs["program_id"], programs["task_id"], programs["program"], results)}
+                for pid, t, text, r in zip(programs["program_id"], programs["task_id"], programs["program"], results,
+                                           strict=True)}
 
     truth.needs_sandbox = True
     return truth
@@ -249,7 +251,7 @@ class SimulatedClass:
                     continue
                 self.sweep(rnd)
                 self.swept.append(rnd)
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+        except BaseException as exc:  # reported by stop()
             self.error = exc
 
     def _next_round(self) -> int | None:

@@ -352,7 +352,7 @@ class Crowd:
         ids = pd.Index([f"gold-{j}" for j in range(n_gold)], dtype=object)
         batch = _Batch(ids, flat, lengths)
         log = self._generate(batch, np.arange(len(self)), None, gen, full_coverage=True)
-        gold = {pid: flat[s:s + n].copy() for pid, s, n in zip(ids, batch.starts, lengths)}
+        gold = {pid: flat[s:s + n].copy() for pid, s, n in zip(ids, batch.starts, lengths, strict=True)}
         return log, gold
 
     # -------------------------------------------------------------- the core
@@ -425,7 +425,7 @@ def _batch(truths) -> _Batch:
     else:
         seqs = list(truths)
         ids = range(len(seqs))
-    arrays = [_truth(t, f"truths[{pid!r}]") for pid, t in zip(ids, seqs)]
+    arrays = [_truth(t, f"truths[{pid!r}]") for pid, t in zip(ids, seqs, strict=True)]
     index = pd.RangeIndex(len(seqs)) if isinstance(ids, range) else _object_index(ids)
     flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     return _Batch(index, flat, np.array([len(a) for a in arrays], dtype=np.int64))
@@ -470,7 +470,7 @@ def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversari
         if len(names) != n:
             raise ValueError(f"names has {len(names)} entries for {n} annotators")
     anns = []
-    for name, acc in zip(names, accs):
+    for name, acc in zip(names, accs, strict=True):
         kind = "reliable" if acc > 0.5 else "spammer" if acc == 0.5 else "adversary"
         anns.append(SimulatedAnnotator(name, kind, acc, coverage=coverage))
     rest = iter(names[len(accs):])
@@ -527,7 +527,7 @@ def noisy_crowd(n: int = 30, seed=0, weak_fraction: float = 1 / 3) -> Crowd:
     accs = list(accs) + [0.5] * n_spam + [0.3] * n_adv + [None] * n_lazy
     order = gen.permutation(n)
     anns = [SimulatedAnnotator(name, kinds[j], None if accs[j] is None else float(accs[j]))
-            for name, j in zip(_names(n), order)]
+            for name, j in zip(_names(n), order, strict=True)]
     return Crowd(anns, seed=seed)
 
 
@@ -568,10 +568,10 @@ def code_crowd(n: int = 30, seed=0, lazy_fraction: float = 0.2, harsh_fraction: 
     ls, lp = gen.uniform(*LENIENT_SENSITIVITY, n_lenient), gen.uniform(*LENIENT_SPECIFICITY, n_lenient)
     makers = ([lambda name, a=a: reliable(name, float(a)) for a in rel]
               + [lambda name: lazy(name)] * n_lazy
-              + [lambda name, s=s_, p=p_: harsh(name, float(s), float(p)) for s_, p_ in zip(hs, hp)]
-              + [lambda name, s=s_, p=p_: biased(name, float(s), float(p)) for s_, p_ in zip(ls, lp)])
+              + [lambda name, s=s_, p=p_: harsh(name, float(s), float(p)) for s_, p_ in zip(hs, hp, strict=True)]
+              + [lambda name, s=s_, p=p_: biased(name, float(s), float(p)) for s_, p_ in zip(ls, lp, strict=True)])
     order = gen.permutation(n)
-    return Crowd([makers[j](name) for name, j in zip(_names(n), order)], seed=seed)
+    return Crowd([makers[j](name) for name, j in zip(_names(n), order, strict=True)], seed=seed)
 
 
 # ---------------------------------------------------------------------------- benchmark data

@@ -284,7 +284,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         value = getattr(defaults, f.name)
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(value), default=value,
                             help=f"recipe: {f.name} (default {value})")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, the fastest measured on 2 cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1, the fastest measured on 2 cores)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

@@ -329,7 +329,7 @@ def _conform(value, hint):
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise _Mismatch
-            items = [_conform(v, a) for v, a in zip(value, args)]
+            items = [_conform(v, a) for v, a in zip(value, args, strict=True)]
         elif args:
             items = [_conform(v, args[0]) for v in value]
         else:
@@ -566,7 +566,7 @@ def run_train(cfg: TrainConfig, progress: bool = True, config_text: str | None =
 
             try:
                 store = LabelStore(cfg.db)
-            except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver or folder, another schema version
+            except Exception as exc:  # a bad URL, a missing driver or folder, another schema version
                 raise ValueError(f"--db {cfg.db}: {exc}") from None
         per_seed: dict = {}
         try:
@@ -739,7 +739,7 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
 
     fig, axes = plt.subplots(1, len(frames), figsize=(5.5 * len(frames), 4), squeeze=False)
-    for ax, (name, (base, after)) in zip(axes[0], frames.items()):
+    for ax, (name, (base, after)) in zip(axes[0], frames.items(), strict=True):
         plot_passk_before_after(base, after, ax=ax)
         ax.set_title(f"{DISPLAY[name]} ({len(eval_sets[name])} tasks, n={n})")
     fig.suptitle(f"{label}: baseline vs w/cRLHF")

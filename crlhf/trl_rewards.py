@@ -170,9 +170,10 @@ class CrowdReward:
         self.calls += 1
         if n == 0:
             return []
-        cut = [t.truncate(_text(c)) for t, c in zip(tasks, completions)]
+        cut = [t.truncate(_text(c)) for t, c in zip(tasks, completions, strict=True)]
         pids = [f"trl-{self.tag}-c{call}-{j}" for j in range(n)]
-        checked = dict(zip(pids, check_programs(tasks, cut, self.sandbox_timeout, self.crowd_model.count_blank)))
+        checked = dict(zip(pids, check_programs(tasks, cut, self.sandbox_timeout, self.crowd_model.count_blank),
+                           strict=True))
         rng = np.random.default_rng([self.seed, call])
         labelled = {p: c.truth for p, c in checked.items() if len(c.truth)}
         labels = self.crowd.label_programs(labelled, k=self.labels_per_program, rng=rng) if labelled else \

@@ -159,7 +159,7 @@ class AnnotationSession(W.VBox):
                 head = now
                 if self.check_for_programs():
                     return
-            except Exception as exc:  # noqa: BLE001 - shown on the page; the next check tries again
+            except Exception as exc:  # shown on the page; the next check tries again
                 self.line_annotator.message = (f"Could not check for new programs ({type(exc).__name__}: "
                                                f"{exc}); trying again.")
                 self.line_annotator.message_kind = "error"
@@ -214,7 +214,7 @@ class AnnotationSession(W.VBox):
                  "client_label_id": f"{self._submission}-{self._attempt}-{line}"} for line, lab in labelled]
         try:
             ack = self.store.add_labels(self._token, rows)
-        except Exception as exc:  # noqa: BLE001 - shown to the annotator, who retries
+        except Exception as exc:  # shown to the annotator, who retries
             with ann.hold_sync():
                 ann.submitted = False
                 ann.message = f"Could not save ({type(exc).__name__}: {exc}). Press Enter to try again."

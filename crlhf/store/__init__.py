@@ -404,14 +404,14 @@ class LabelStore:
                 raise ValueError(f"labels name annotator {sorted(map(str, others))[0]!r}, but the token belongs "
                                  f"to {annotator!r} (field 'annotator'): write with your own token")
             n_lines = self._lines_of(conn, pids)
-            for i, (pid, line) in enumerate(zip(pids, lines)):
+            for i, (pid, line) in enumerate(zip(pids, lines, strict=True)):
                 if not 0 <= line < n_lines[pid]:
                     raise ValueError(f"labels[{i}]: line {line} is out of range for program {pid!r} of "
                                      f"{n_lines[pid]} lines (field 'line')")
             if not rows:
                 return Ack(annotator, (), 0, 0, now)
             values = [{"program_id": p, "line": li, "annotator": annotator, "label": lb, "time": now,
-                       "client_label_id": c} for p, li, lb, c in zip(pids, lines, labs, cids)]
+                       "client_label_id": c} for p, li, lb, c in zip(pids, lines, labs, cids, strict=True)]
             if self.dialect == "postgresql":
                 # Appends take turns until commit, so label_id order is commit order, as on
                 # SQLite: a reader that saw label_id k never later finds a new label below k,

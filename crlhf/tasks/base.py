@@ -21,7 +21,8 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["HUMANEVAL_STOP", "TaskFormatError", "Task", "read_jsonl", "require", "require_str_list", "normalise_code",
            "parse"]

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .base import HUMANEVAL_STOP, Task
 
@@ -394,7 +395,7 @@ def make_cases(rng: random.Random, spec: Spec) -> list[tuple[Any, Any]] | None:
     while len(chosen) < N_CASES:
         outputs = {repr(pool[i][1]) for i in chosen}
 
-        def gain(i):
+        def gain(i, open_misses=open_misses, outputs=outputs):
             caught = sum(m[i] for m in open_misses)
             return (caught, repr(pool[i][1]) not in outputs, tiebreak[i])
 

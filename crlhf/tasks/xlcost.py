@@ -65,7 +65,7 @@ def _pair_rows(txt: Path, code: Path) -> list[tuple[int, dict]]:
         raise TaskFormatError(short, n + 1, "text" if short == txt else "code",
                               f"missing: {txt.name} has {len(texts)} lines but {code.name} has {len(codes)}")
     rows = []
-    for i, (t, c) in enumerate(zip(texts, codes), start=1):
+    for i, (t, c) in enumerate(zip(texts, codes, strict=True), start=1):
         if not t.strip():
             raise TaskFormatError(txt, i, "text", "empty")
         if not c.strip():

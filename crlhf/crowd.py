@@ -752,7 +752,7 @@ class IncrementalReplay:
         if self.model is not None and self.model.annotators == expected:
             touched = set(new["program_id"])
             cut = 0
-            for old, pid in zip(self._pids, pids, strict=True):
+            for old, pid in zip(self._pids, pids, strict=False):
                 if (old != pid or pid in touched or not _same_truth(self._gold.get(pid), gold_map.get(pid))
                         or (programs.get(pid) if programs is not None else None) != self._texts.get(pid)):
                     break

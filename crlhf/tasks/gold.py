@@ -154,7 +154,7 @@ def _droppable(stmt) -> bool:
     return isinstance(stmt, simple) and not _is_docstring(stmt) and stmt.lineno == stmt.end_lineno
 
 
-def _apply(lines: list[str], node, replacement) -> tuple[list[str], int] | None:
+def _apply(lines: list[str], node, replacement) -> tuple[list[str], int | None] | None:
     """The edited lines and the wrong line's index; None if the edit is not a one-line edit."""
     if node.lineno != node.end_lineno:
         return None
@@ -190,7 +190,8 @@ def mutants(task: Task, seed: int = 0) -> list[GoldProgram]:
     tree = parse(program)
     lines = program.splitlines()
     scopes = _scopes(tree)
-    seen, by_kind = {program}, {m: [] for m in MUTATIONS}
+    seen = {program}
+    by_kind: dict[str, list] = {m: [] for m in MUTATIONS}
     for mutation, node, replacement in _edits(tree, scopes):
         if getattr(node, "lineno", 0) - 1 < start:
             continue

@@ -33,7 +33,9 @@ _SPLIT_NAMES = {"train": ("train",), "validation": ("val", "valid", "validation"
 
 def detokenize(code: str) -> str:
     """XLCoST token stream (``NEW_LINE``/``INDENT``/``DEDENT``) -> Python source lines."""
-    lines, current, depth = [], [], 0
+    lines: list[str] = []
+    current: list[str] = []
+    depth = 0
     for tok in code.split():
         if tok == "NEW_LINE":
             if current:

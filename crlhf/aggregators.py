@@ -382,15 +382,16 @@ def read_crowd_tsv(path: str | PathLike, values: tuple | None = None
         raise ValueError(f"{path}, line 1: header lacks column(s) {missing}")
     col = {c: header.index(c) for c in CROWD_TSV_COLUMNS}
     body = [(i, r) for i, r in enumerate(rows[1:], start=2) if r and any(f.strip() for f in r)]
-    fields = {c: [] for c in ("!amt_worker_ids", "orig_id", "response", "gold")}
-    numbers = {}
+    fields: dict[str, list] = {c: [] for c in ("!amt_worker_ids", "orig_id", "response", "gold")}
+    numbers: dict[int, int] = {}
     for lineno, r in body:
         if len(r) != len(header):
             raise ValueError(f"{path}, line {lineno}: {len(r)} fields, expected {len(header)}")
         for c in fields:
-            v = r[col[c]].strip()
-            if not v:
+            raw = r[col[c]].strip()
+            if not raw:
                 raise ValueError(f"{path}, line {lineno}: empty {c!r}")
+            v: str | int = raw
             if c in ("response", "gold"):
                 try:
                     v = int(v)

@@ -650,7 +650,8 @@ class CrowdModel:
             truth = gold_map.get(pid)
             logodds = self._logodds(line, ann, lab, n)
             self._update(line, ann, lab, logodds, truth, pid)
-            counted = counted_list[j] if counted_list[j] is not None else np.ones(n, dtype=bool)
+            given = counted_list[j]
+            counted = given if given is not None else np.ones(n, dtype=bool)
             res = self._result(pid, logodds, counted, truth is not None)
             o = slice(offsets[j], offsets[j + 1])
             post[o], cons[o], counted_all[o] = res.posteriors, res.consensus, counted
@@ -764,6 +765,7 @@ class IncrementalReplay:
             self._snapshots = {}
             prefix = None
         else:
+            assert self.model is not None  # a snapshot exists, so a model made it
             model = self.model
             model._restore(self._snapshots[start])
             self._snapshots = {p: s for p, s in self._snapshots.items() if p <= start}
@@ -995,8 +997,8 @@ def annotator_summary(model: CrowdModel, log: pd.DataFrame, gold=None) -> pd.Dat
     pcodes, puniques = pd.factorize(frame["program_id"], sort=False)
     pairs = np.unique(ann.astype(np.int64) * max(len(puniques), 1) + pcodes)
     n_programs = np.bincount(pairs // max(len(puniques), 1), minlength=n)
-    gold_lines = np.zeros(n, dtype=np.int64)
-    gold_right = np.zeros(n)
+    gold_lines: np.ndarray = np.zeros(n, dtype=np.int64)
+    gold_right: np.ndarray = np.zeros(n)
     if gold is not None:
         t_frame = truth_frame(gold)
         on_gold = frame["program_id"].isin(pd.unique(t_frame["program_id"])).to_numpy(dtype=bool)

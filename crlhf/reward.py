@@ -57,11 +57,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .crowd import counted_lines
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 __all__ = ["SHAPES", "CREDITS", "given_lines", "scored_lines", "scored_mask", "shape_scores", "score", "line_share",
            "program_scores", "shape_table", "prompt_centred", "CheckedProgram", "RewardInputs", "SOURCES", "Rewards",
@@ -211,7 +215,7 @@ class CheckedProgram:
     completion), the verdict, the line truth (:func:`crlhf.tasks.line_truth`), and the lines a
     reward scores (``scored``, :func:`scored_lines`)."""
 
-    task: object
+    task: Task
     program: str
     passed: bool
     truth: list

@@ -181,7 +181,9 @@ class SimulatedAnnotator:
     def p_plus(self, truth) -> np.ndarray:
         """``P(label = +1)`` for each line of the given truth (+1 / -1)."""
         t = _truth(truth)
-        return np.where(t > 0, self.sensitivity, 1.0 - self.specificity)
+        sens, spec = self.sensitivity, self.specificity
+        assert sens is not None and spec is not None  # __post_init__ sets both
+        return np.where(t > 0, sens, 1.0 - spec)
 
 
 def reliable(name: Hashable, accuracy: float, coverage: float = 1.0) -> SimulatedAnnotator:
@@ -424,7 +426,7 @@ def _batch(truths) -> _Batch:
                         f"such lists, or a 2-D array; got {type(truths).__name__}")
     else:
         seqs = list(truths)
-        ids = range(len(seqs))
+        ids = list(range(len(seqs)))
     arrays = [_truth(t, f"truths[{pid!r}]") for pid, t in zip(ids, seqs, strict=True)]
     index = pd.RangeIndex(len(seqs)) if isinstance(ids, range) else _object_index(ids)
     flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
@@ -524,9 +526,9 @@ def noisy_crowd(n: int = 30, seed=0, weak_fraction: float = 1 / 3) -> Crowd:
     n_spam, n_weak = (rest + 1) // 2, rest // 2
     accs = np.concatenate([gen.uniform(*RELIABLE_RANGE, n - n_noisy), gen.uniform(*WEAK_RANGE, n_weak)])
     kinds = ["reliable"] * len(accs) + ["spammer"] * n_spam + ["adversary"] * n_adv + ["lazy"] * n_lazy
-    accs = list(accs) + [0.5] * n_spam + [0.3] * n_adv + [None] * n_lazy
+    acc_of: list[float | None] = [*accs, *[0.5] * n_spam, *[0.3] * n_adv, *[None] * n_lazy]
     order = gen.permutation(n)
-    anns = [SimulatedAnnotator(name, kinds[j], None if accs[j] is None else float(accs[j]))
+    anns = [SimulatedAnnotator(name, kinds[j], None if acc_of[j] is None else float(acc_of[j]))
             for name, j in zip(_names(n), order, strict=True)]
     return Crowd(anns, seed=seed)
 

@@ -472,7 +472,7 @@ def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversari
         if len(names) != n:
             raise ValueError(f"names has {len(names)} entries for {n} annotators")
     anns = []
-    for name, acc in zip(names, accs, strict=True):
+    for name, acc in zip(names, accs, strict=False):  # the rest are spammers, adversaries, ...
         kind = "reliable" if acc > 0.5 else "spammer" if acc == 0.5 else "adversary"
         anns.append(SimulatedAnnotator(name, kind, acc, coverage=coverage))
     rest = iter(names[len(accs):])

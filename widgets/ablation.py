@@ -174,6 +174,7 @@ class ThresholdExplorer(W.VBox):
             self.curve = threshold_curve(lines, self.truth, TAUS, shape, **where)
             here = threshold_curve(lines, self.truth, [tau], shape, **where).iloc[0]
             self.metrics.update(line_accuracy=float(here["line_accuracy"]), score_mae=float(here["score_mae"]))
+        assert self.model is not None  # made with the result
         rel = self.model.reliabilities
         self.metrics.update(p_min=float(rel.min()) if len(rel) else float("nan"),
                             p_max=float(rel.max()) if len(rel) else float("nan"))

@@ -278,6 +278,7 @@ class CrowdDashboard(W.VBox):
 
     # ------------------------------------------------------------------ views
     def _update_programs(self) -> None:
+        assert self.result is not None  # called by the refresh that read one
         lines = self.result.lines
         pids = list(pd.unique(lines["program_id"])) if len(lines) else []
         if pids != self.program_ids:
@@ -344,7 +345,7 @@ class CrowdDashboard(W.VBox):
 
     def _render_heatmap(self) -> None:
         pid = self.program.value
-        if pid is None or self.result is None:
+        if pid is None or self.result is None or self.model is None:
             self.heatmap.value = "<i>No labels yet.</i>"
             return
         frame = self.posteriors_of(pid)
@@ -380,6 +381,7 @@ class CrowdDashboard(W.VBox):
             + "".join(body) + "</table></div>")
 
     def _render_board(self) -> None:
+        assert self.model is not None  # called by the refresh that made one
         b = self.leaderboard.head(self.top)
         cap = self.model.p_max
         at_cap = self.leaderboard["reliability"].to_numpy() >= cap - 1e-9
@@ -415,6 +417,7 @@ class CrowdDashboard(W.VBox):
 
         from crlhf.plots import plot_reliabilities
 
+        assert self.model is not None  # called by the refresh that made one
         fig = Figure(figsize=(7, 3.6), dpi=72)
         FigureCanvasAgg(fig)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)

@@ -137,7 +137,7 @@ def _rows(items, columns: Sequence[str], what: str) -> list[dict]:
         elif isinstance(item, (tuple, list)) and not isinstance(item, str):
             if len(item) > len(columns):
                 raise ValueError(f"{what}[{i}] has {len(item)} fields; expected at most {list(columns)}")
-            out.append(dict(zip(columns, item, strict=True)))
+            out.append(dict(zip(columns, item, strict=False)))
         else:
             raise TypeError(f"{what}[{i}] must be a mapping or a tuple {tuple(columns)}, got {item!r}")
     return out

@@ -43,9 +43,13 @@ import re
 import sys
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # torch-backed; loaded by load_policy
+    from .policy import Policy
 
 __all__ = ["TASK_SETS", "DISPLAY", "MINICODE_TASKS", "BLOCK_ROWS", "check_model_and_tasks", "EvalConfig",
            "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "samples_path",
@@ -63,7 +67,7 @@ BLOCK_ROWS = 512
 """Samples per block (a block holds ``ceil(BLOCK_ROWS / n)`` tasks at one temperature)."""
 DEFAULT_MAX_NEW_TOKENS = 256
 MBPP_STYLES = ("docstring", "3shot")
-SAMPLE_FIELDS = {"task_id": str, "temperature": (int, float), "sample": int, "completion": str,
+SAMPLE_FIELDS: dict[str, type | tuple[type, ...]] = {"task_id": str, "temperature": (int, float), "sample": int, "completion": str,
                  "passed": bool, "status": str}
 
 
@@ -114,8 +118,8 @@ class EvalConfig:
         self.temperatures = tuple(dict.fromkeys(_temperature(t) for t in temps))
         if not self.temperatures:
             raise ValueError("--temperatures is empty")
-        ks = (self.ks,) if isinstance(self.ks, (int, str)) else self.ks
-        ks = sorted({_positive("--ks", k) for k in ks})
+        given = (self.ks,) if isinstance(self.ks, (int, str)) else self.ks
+        ks = sorted({_positive("--ks", k) for k in given})
         if not ks:
             raise ValueError("--ks is empty")
         self.ks = tuple(k for k in ks if k <= self.n)
@@ -275,7 +279,8 @@ def read_samples(path: str | os.PathLike) -> list[dict]:
                       f"interrupted write; its samples will be drawn again", stacklevel=2)
         with open(path, "r+b") as fh:
             fh.truncate(end)
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[tuple, int] = {}
     for number, line in enumerate(data[:end].decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
@@ -375,8 +380,14 @@ def append_rows(path: Path, rows: list[dict]) -> None:
         os.fsync(fh.fileno())
 
 
-def resolve_max_new_tokens(policy, cfg: EvalConfig) -> int:
-    """``--max-new-tokens``, or 256 at most half the model's positions."""
+class _TokenBudget(Protocol):
+    @property
+    def max_new_tokens(self) -> int | None: ...
+
+
+def resolve_max_new_tokens(policy, cfg: _TokenBudget) -> int:
+    """``--max-new-tokens`` of ``cfg`` (an :class:`EvalConfig` or ``crlhf round``'s config), or 256 at
+    most half the model's positions."""
     if cfg.max_new_tokens is not None:
         return cfg.max_new_tokens
     limit = policy.max_positions
@@ -409,7 +420,7 @@ class Prepared:
     cfg: EvalConfig
     out: Path
     identity: dict
-    policy: object
+    policy: Policy
     task_sets: dict
     max_new_tokens: int
 
@@ -504,7 +515,7 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
             todo = sum(b.size for b in blocks)
             stats["reused"] += len(tasks) * cfg.n * len(cfg.temperatures) - todo
             bar = tqdm(total=todo, desc=f"{DISPLAY[name]} (sample + sandbox)", unit="sample", disable=not progress)
-            pending = []
+            pending: list[Future] = []
             try:
                 for block in blocks:
                     t0 = time.perf_counter()

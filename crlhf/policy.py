@@ -121,7 +121,7 @@ class _LogprobRecorder:
 
     def __init__(self, temperature: float):
         self.inv_t = 1.0 / temperature if temperature > 0 else 1.0
-        self.prev = None
+        self.prev: torch.Tensor | None = None
         self.picked: list = []
 
     def __call__(self, input_ids, scores):
@@ -139,7 +139,7 @@ class _LogprobRecorder:
 
         g = generated.shape[1]
         picked = self.picked[:g]
-        if len(picked) < g:  # the last step's token has not been gathered yet
+        if len(picked) < g and self.prev is not None:  # the last step's token is not gathered yet
             picked.append(self.prev.gather(1, generated[:, len(picked):len(picked) + 1]).squeeze(1))
         if len(picked) != g:
             raise RuntimeError(f"recorded {len(picked)} log-probs for {g} generated tokens")
@@ -256,7 +256,9 @@ def add_lora(model, r: int = 16, alpha: float = 32.0, dropout: float = 0.05,
             raise ValueError(f"lora {name} must be a number > {low - (name == 'r')}, got {value!r}")
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"lora dropout must be in [0, 1), got {dropout!r}")
-    config = LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=float(alpha), lora_dropout=float(dropout),
+    # peft annotates lora_alpha as int, but it only divides by r: a float alpha works
+    config = LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=float(alpha),  # type: ignore[arg-type]
+                        lora_dropout=float(dropout),
                         target_modules=list(target_modules) if target_modules else None,
                         # GPT-2-style Conv1D layers store their weight transposed
                         fan_in_fan_out=any(isinstance(m, Conv1D) for m in model.modules()))
@@ -384,8 +386,8 @@ class Policy:
         if self.device.type != "cuda":
             return 16
         cfg = self.model.config
-        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 12)
-        hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 1024)
+        layers = getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 12)
+        hidden = getattr(cfg, "hidden_size", 0) or getattr(cfg, "n_embd", 1024)
         vocab = getattr(cfg, "vocab_size", 50000)
         elem = torch.finfo(self.model.dtype).bits // 8
         seq = prompt_len + max_new_tokens

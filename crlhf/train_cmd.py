@@ -82,9 +82,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
 
 __all__ = ["DIST_TIMEOUT", "RESUMABLE", "ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings",
@@ -592,6 +592,7 @@ def _run_sft(cfg: TrainConfig, where: str, sft_dir: Path, progress: bool, main: 
     from .sft import sft
 
     s = cfg.sft
+    assert s.data is not None  # called only with [sft] data
     partial = sft_dir.with_name(sft_dir.name + ".partial")
     if main and partial.exists():
         shutil.rmtree(partial)

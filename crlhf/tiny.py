@@ -196,6 +196,7 @@ def train(out_dir: str | os.PathLike, recipe: Recipe | None = None, *, threads: 
         result = trainer.train()
     trained = time.perf_counter()
 
+    assert isinstance(trainer.model, type(model))  # SFTTrainer trains the model it was given
     model = trainer.model.cpu().eval()
     model.config.use_cache = True  # the trainer turns the KV cache off; sampling wants it
     out_dir.mkdir(parents=True, exist_ok=True)

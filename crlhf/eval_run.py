@@ -67,8 +67,8 @@ BLOCK_ROWS = 512
 """Samples per block (a block holds ``ceil(BLOCK_ROWS / n)`` tasks at one temperature)."""
 DEFAULT_MAX_NEW_TOKENS = 256
 MBPP_STYLES = ("docstring", "3shot")
-SAMPLE_FIELDS: dict[str, type | tuple[type, ...]] = {"task_id": str, "temperature": (int, float), "sample": int, "completion": str,
-                 "passed": bool, "status": str}
+SAMPLE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task_id": str, "temperature": (int, float), "sample": int, "completion": str, "passed": bool, "status": str}
 
 
 def check_model_and_tasks(model, tasks) -> tuple:

@@ -244,7 +244,7 @@ def _hints(table: str) -> dict:
         hints = typing.get_type_hints(CrowdModel.__init__)
         return {k: hints.get(k, type(p.default)) for k, p in inspect.signature(CrowdModel).parameters.items()}
     cls = {"eval": EvalConfig, "loop": LoopConfig, "ppo": PPOConfig}[table]
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns={"PPOConfig": PPOConfig})  # loop.py names it for type checkers only
     hints = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
     if table == "eval":  # a comma-separated string is accepted by EvalConfig too, but TOML has lists
         hints.update(tasks=list[str], temperatures=list[float], ks=list[int])

@@ -88,7 +88,7 @@ def test_greedy_completions_of_train_prompts_pass_in_the_sandbox(policy):
     random = Policy(transformers.GPT2LMHeadModel(policy.model.config).eval(), policy.tokenizer, device="cpu")
     noise = random.sample([t.prompt for t in tasks[:4]], n=1, temperature=0, max_new_tokens=24, seed=0,
                           progress=False)
-    noise_results = check_many([t.check_item(t.truncate(r[0].text)) for t, r in zip(tasks, noise, strict=True)],
+    noise_results = check_many([t.check_item(t.truncate(r[0].text)) for t, r in zip(tasks[:4], noise, strict=True)],
                                progress=False)
     assert not any(r.passed for r in noise_results)
 

@@ -41,7 +41,7 @@ def format_table(header, rows, digits: int = 4) -> str:
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(values, widths, numeric)).rstrip()
+                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
 
     return "\n".join([line([str(h) for h in header]), line(["-" * w for w in widths]),
                       *(line(r) for r in cells)])

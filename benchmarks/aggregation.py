@@ -495,7 +495,7 @@ def run_speed(quick: bool, params: dict, crowdkit) -> dict:
     rows.append([f"crlhf CrowdModel.replay (online, {rule} updates)", m, t_replay, None])
     for other in RULES:
         if other != rule:
-            t_other, _ = best_of(lambda: CrowdModel(**{**params, "reliability": other}).replay(log))
+            t_other, _ = best_of(lambda other=other: CrowdModel(**{**params, "reliability": other}).replay(log))
             out[f"replay_{other}_s"] = t_other
             rows.append([f"crlhf CrowdModel.replay (online, {other} updates)", m, t_other, None])
     if crowdkit is not None:
@@ -516,7 +516,8 @@ def run_speed(quick: bool, params: dict, crowdkit) -> dict:
     print(f"targets: eq (7) + s on {n_labels:,} labels {t_long:.3f} s (target <= 0.5 s at 10M); "
           f"replay of {m:,} labels {max([t_replay] + [out[f'replay_{r}_s'] for r in RULES if r != rule]):.3f} s "
           "or less under every rule (target <= 2 s at 1M)"
-          + (f"; crowd-kit / crlhf {min(out['ratio_crowdkit_majority_vs_bayes'], out['ratio_crowdkit_dawid_skene_vs_bayes']):.0f}x "
+          + (f"; crowd-kit / crlhf "
+             f"{min(out['ratio_crowdkit_majority_vs_bayes'], out['ratio_crowdkit_dawid_skene_vs_bayes']):.0f}x "
              "or more (target >= 20x)" if crowdkit is not None else ""))
     if crowdkit is not None:
         print(f"batch aggregators from a label frame: crowd-kit / crlhf "

@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table, write_json  # noqa: E402
+from _common import print_table, write_json
 
-from crlhf.aggregators import dawid_skene, majority_vote  # noqa: E402
-from crlhf.crowd import CrowdModel  # noqa: E402
-from crlhf.simulate import code_crowd, make_crowd, noisy_crowd, paper_crowd, random_truths  # noqa: E402
+from crlhf.aggregators import dawid_skene, majority_vote
+from crlhf.crowd import CrowdModel
+from crlhf.simulate import code_crowd, make_crowd, noisy_crowd, paper_crowd, random_truths
 
 GRID = (
     [{"reliability": "eq8", "lam": lam, "nu": nu, "leave_one_out": loo}
@@ -96,7 +96,7 @@ def run_sweep(data, seeds: int) -> list:
         acc = [res[c][0] for c in cells]
         label = ", ".join(f"{k}={v}" for k, v in params.items()) or "CrowdModel() defaults"
         rows.append([label, *acc, float(np.mean(acc)), float(np.mean([res[c][1] for c in cells]))])
-        records.append({"setting": params, **{f"{n} k={k}": a for (n, k), a in zip(cells, acc)},
+        records.append({"setting": params, **{f"{n} k={k}": a for (n, k), a in zip(cells, acc, strict=True)},
                         "mean accuracy": float(np.mean(acc)),
                         "mean score MAE": float(np.mean([res[c][1] for c in cells]))})
     header = ["setting", *[f"{n} k={k}" for n, k in cells], "mean acc", "score MAE"]
@@ -115,7 +115,7 @@ def run_targets(data, params: dict) -> dict:
         ev = slice(n_eval_from, None)
 
         def acc(pred):
-            return float((pred.reshape(truths.shape)[ev] == truths[ev]).mean())
+            return float((pred.reshape(truths.shape)[ev] == truths[ev]).mean())  # noqa: B023 (used in this pass)
 
         cell = per.setdefault((name, k), {})
         cell.setdefault("majority", []).append(acc(majority_vote(labels).label.to_numpy()))

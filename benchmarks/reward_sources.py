@@ -243,7 +243,7 @@ def collect(out) -> dict:
         p = np.array([r["pass@1"] for r in rs])
         std = float(p.std(ddof=1)) if len(p) > 1 else None
         gain = float(p.mean() - baseline)
-        rows.append({**dict(zip(AXES, key)), "seeds": [r["seed"] for r in rs], "pass@1": p.tolist(),
+        rows.append({**dict(zip(AXES, key, strict=True)), "seeds": [r["seed"] for r in rs], "pass@1": p.tolist(),
                      "mean": float(p.mean()), "std": std, "gain": gain,
                      "gain_over_std": gain / std if std else None,
                      "reward_error": float(np.mean([r["reward_error"] for r in rs])),
@@ -306,7 +306,8 @@ def cmd_list(args) -> list:
             rows.append((name, (out / "cells" / f"{name}.json").is_file()))
     for name, ok in rows:
         print(f"{'done' if ok else 'todo'}  {name}")
-    print(f"{sum(ok for _, ok in rows)} of {len(rows)} done; baseline {'done' if (out / 'baseline.json').is_file() else 'todo'}")
+    baseline = "done" if (out / "baseline.json").is_file() else "todo"
+    print(f"{sum(ok for _, ok in rows)} of {len(rows)} done; baseline {baseline}")
     return rows
 
 

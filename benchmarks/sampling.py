@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import best_of, print_table, write_json  # noqa: E402
+from benchmarks._common import best_of, print_table, write_json
 
 HEADER = ["setting", "rows", "batch", "new tokens", "seconds", "new tokens/s", "samples/s"]
 
@@ -213,7 +213,7 @@ def gpu_rows(budget_s: float, device: str = "cuda", shape: str = "codegen-350M",
             else:
                 seconds, result = min((timed(fn) for _ in range(2)), key=lambda r: r[0])
             rows.append(_row(name, n_rows, batch_size, count(result), seconds))
-        except Exception as exc:  # noqa: BLE001 - record the failure, keep measuring
+        except Exception as exc:  # record the failure, keep measuring
             rows.append({"setting": name, "rows": n_rows, "batch": batch_size,
                          "note": f"{type(exc).__name__}: {exc}"[:300]})
         if cuda:

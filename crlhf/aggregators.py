@@ -316,7 +316,7 @@ def dawid_skene(labels: pd.DataFrame, coins: str = "two", max_iter: int = 100, t
         return t
 
     converged, n_iter = False, 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (read after the loop)
         params = m_step(t)
         t_new = e_step(*params)
         delta = float(np.max(np.abs(t_new - t))) if p.n_items else 0.0
@@ -382,15 +382,16 @@ def read_crowd_tsv(path: str | PathLike, values: tuple | None = None
         raise ValueError(f"{path}, line 1: header lacks column(s) {missing}")
     col = {c: header.index(c) for c in CROWD_TSV_COLUMNS}
     body = [(i, r) for i, r in enumerate(rows[1:], start=2) if r and any(f.strip() for f in r)]
-    fields = {c: [] for c in ("!amt_worker_ids", "orig_id", "response", "gold")}
-    numbers = {}
+    fields: dict[str, list] = {c: [] for c in ("!amt_worker_ids", "orig_id", "response", "gold")}
+    numbers: dict[int, int] = {}
     for lineno, r in body:
         if len(r) != len(header):
             raise ValueError(f"{path}, line {lineno}: {len(r)} fields, expected {len(header)}")
         for c in fields:
-            v = r[col[c]].strip()
-            if not v:
+            raw = r[col[c]].strip()
+            if not raw:
                 raise ValueError(f"{path}, line {lineno}: empty {c!r}")
+            v: str | int = raw
             if c in ("response", "gold"):
                 try:
                     v = int(v)

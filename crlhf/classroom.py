@@ -106,7 +106,7 @@ def _hosts(ip: str) -> list[str]:
         return [ip]
     hosts = [socket.gethostname()]
     try:
-        hosts += sorted({a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+        hosts += sorted({str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
                         - {"127.0.0.1"})
     except OSError:
         pass

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args._run(args)
     except CommandError as exc:
-        args._parser.exit(2, f"{args._parser.prog}: error: {exc}\n")
+        parser: argparse.ArgumentParser = args._parser
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
 
 if __name__ == "__main__":

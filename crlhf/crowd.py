@@ -650,7 +650,8 @@ class CrowdModel:
             truth = gold_map.get(pid)
             logodds = self._logodds(line, ann, lab, n)
             self._update(line, ann, lab, logodds, truth, pid)
-            counted = counted_list[j] if counted_list[j] is not None else np.ones(n, dtype=bool)
+            given = counted_list[j]
+            counted = given if given is not None else np.ones(n, dtype=bool)
             res = self._result(pid, logodds, counted, truth is not None)
             o = slice(offsets[j], offsets[j + 1])
             post[o], cons[o], counted_all[o] = res.posteriors, res.consensus, counted
@@ -752,7 +753,7 @@ class IncrementalReplay:
         if self.model is not None and self.model.annotators == expected:
             touched = set(new["program_id"])
             cut = 0
-            for old, pid in zip(self._pids, pids):
+            for old, pid in zip(self._pids, pids, strict=False):
                 if (old != pid or pid in touched or not _same_truth(self._gold.get(pid), gold_map.get(pid))
                         or (programs.get(pid) if programs is not None else None) != self._texts.get(pid)):
                     break
@@ -764,6 +765,7 @@ class IncrementalReplay:
             self._snapshots = {}
             prefix = None
         else:
+            assert self.model is not None  # a snapshot exists, so a model made it
             model = self.model
             model._restore(self._snapshots[start])
             self._snapshots = {p: s for p, s in self._snapshots.items() if p <= start}
@@ -963,7 +965,8 @@ def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share",
     use = counted & known
     above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
     n_used = int(use.sum())
-    acc = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1) / n_used if n_used else np.full(len(taus), np.nan)
+    hits = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1)
+    acc = hits / n_used if n_used else np.full(len(taus), np.nan)
     s = np.stack([shape_scores(post, counted, codes, n_prog, shape, t) for t in taus]) if len(taus) else \
         np.zeros((0, n_prog))  # one bincount per threshold (51 by default)
     n_full = int(full.sum())
@@ -994,8 +997,8 @@ def annotator_summary(model: CrowdModel, log: pd.DataFrame, gold=None) -> pd.Dat
     pcodes, puniques = pd.factorize(frame["program_id"], sort=False)
     pairs = np.unique(ann.astype(np.int64) * max(len(puniques), 1) + pcodes)
     n_programs = np.bincount(pairs // max(len(puniques), 1), minlength=n)
-    gold_lines = np.zeros(n, dtype=np.int64)
-    gold_right = np.zeros(n)
+    gold_lines: np.ndarray = np.zeros(n, dtype=np.int64)
+    gold_right: np.ndarray = np.zeros(n)
     if gold is not None:
         t_frame = truth_frame(gold)
         on_gold = frame["program_id"].isin(pd.unique(t_frame["program_id"])).to_numpy(dtype=bool)

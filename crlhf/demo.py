@@ -43,6 +43,7 @@ import numbers
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -61,7 +62,7 @@ SIZES = {
     True: dict(eval_tasks=6, eval_n=10, eval_tokens=64, train_tasks=8, rounds=2, prompts_per_round=3,
                n=2, max_new_tokens=48, labels_per_program=3, gold_per_annotator=1),
 }
-BENCHMARKED = {
+BENCHMARKED: dict[str, Any] = {
     "reward": "bayes", "reward_shape": "all_correct", "credit": "sequence", "labels_per_program": 10,
     "chosen_on_seeds": (0, 1, 2), "untuned_seed": 3, "sft_pass@1": 0.321, "pass@1": 0.383, "tests_pass@1": 0.406,
 }
@@ -154,9 +155,10 @@ def _round_cell(column: str, value) -> str:
 def _rounds_table(metrics: pd.DataFrame, first: tuple[str, list[str]] | None = None) -> list[str]:
     cols = [c for c in ROUND_COLUMNS if c in metrics.columns]
     header = [ROUND_COLUMNS[c] for c in cols]
-    rows = [[_round_cell(c, v) for c, v in zip(cols, row)] for row in metrics[cols].itertuples(index=False)]
+    rows = [[_round_cell(c, v) for c, v in zip(cols, row, strict=True)]
+            for row in metrics[cols].itertuples(index=False)]
     if first is not None:
-        header, rows = [first[0]] + header, [[label] + r for label, r in zip(first[1], rows)]
+        header, rows = [first[0]] + header, [[label] + r for label, r in zip(first[1], rows, strict=True)]
     return _markdown(header, rows)
 
 
@@ -417,6 +419,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p = parser or argparse.ArgumentParser(prog="crlhf demo")
     p.description = DESCRIPTION
     defaults, quick, full = run_demo.__kwdefaults__, SIZES[True], SIZES[False]
+    assert defaults is not None  # run_demo's settings are keyword-only, with defaults
     p.add_argument("--out", type=Path, default=Path("runs") / "demo", metavar="DIR",
                    help="folder for report.md, results.json, the plots and the run (default: %(default)s)")
     seeds = p.add_mutually_exclusive_group()

@@ -43,9 +43,13 @@ import re
 import sys
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # torch-backed; loaded by load_policy
+    from .policy import Policy
 
 __all__ = ["TASK_SETS", "DISPLAY", "MINICODE_TASKS", "BLOCK_ROWS", "check_model_and_tasks", "EvalConfig",
            "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "samples_path",
@@ -63,8 +67,8 @@ BLOCK_ROWS = 512
 """Samples per block (a block holds ``ceil(BLOCK_ROWS / n)`` tasks at one temperature)."""
 DEFAULT_MAX_NEW_TOKENS = 256
 MBPP_STYLES = ("docstring", "3shot")
-SAMPLE_FIELDS = {"task_id": str, "temperature": (int, float), "sample": int, "completion": str,
-                 "passed": bool, "status": str}
+SAMPLE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task_id": str, "temperature": (int, float), "sample": int, "completion": str, "passed": bool, "status": str}
 
 
 def check_model_and_tasks(model, tasks) -> tuple:
@@ -114,8 +118,8 @@ class EvalConfig:
         self.temperatures = tuple(dict.fromkeys(_temperature(t) for t in temps))
         if not self.temperatures:
             raise ValueError("--temperatures is empty")
-        ks = (self.ks,) if isinstance(self.ks, (int, str)) else self.ks
-        ks = sorted({_positive("--ks", k) for k in ks})
+        given = (self.ks,) if isinstance(self.ks, (int, str)) else self.ks
+        ks = sorted({_positive("--ks", k) for k in given})
         if not ks:
             raise ValueError("--ks is empty")
         self.ks = tuple(k for k in ks if k <= self.n)
@@ -172,7 +176,8 @@ def resolve_model(name: str) -> tuple[str, str]:
     """``(identity, where)`` of ``--model``: ``tiny`` is the packaged tiny coder; a folder holding
     ``config.json`` (or a LoRA adapter's ``adapter_config.json``) is loaded as it is; a run folder
     (``checkpoints/round-NNN`` in it or in its ``run/``, as ``crlhf demo`` and the loop write them)
-    gives its latest checkpoint; anything else is a Hugging Face Hub name. ``identity`` is what a resumed run must match."""
+    gives its latest checkpoint; anything else is a Hugging Face Hub name.
+    ``identity`` is what a resumed run must match."""
     from .tiny import MODEL_DIR
 
     if name == "tiny":
@@ -274,7 +279,8 @@ def read_samples(path: str | os.PathLike) -> list[dict]:
                       f"interrupted write; its samples will be drawn again", stacklevel=2)
         with open(path, "r+b") as fh:
             fh.truncate(end)
-    rows, seen = [], {}
+    rows: list[dict] = []
+    seen: dict[tuple, int] = {}
     for number, line in enumerate(data[:end].decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
@@ -345,7 +351,7 @@ def sample_block(policy, block: Block, cfg: EvalConfig, max_new_tokens: int) -> 
     result = policy.sample([t.prompt for t in block.tasks], n=len(block.indices), temperature=block.temperature,
                            max_new_tokens=max_new_tokens, stop=stop, seed=block.seed, batch_size=cfg.batch_size,
                            progress=False, cache_implementation="static" if cfg.static_cache else None)
-    return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result)]
+    return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result, strict=True)]
 
 
 def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, sandbox=None) -> list[dict]:
@@ -353,8 +359,8 @@ def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, san
     ``crlhf.sandbox.Sandbox``; default the shared pool of ``crlhf.sandbox.check_many``)."""
     from .sandbox import check_many
 
-    keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions)
-             for j, comp in zip(block.indices, comps)]
+    keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions, strict=True)
+             for j, comp in zip(block.indices, comps, strict=True)]
     items = [task.check_item(comp) for task, _, comp in keyed]
     if sandbox is not None:
         results = sandbox.check_many(items, timeout=cfg.timeout, progress=False)
@@ -362,7 +368,7 @@ def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, san
         results = check_many(items, timeout=cfg.timeout, workers=cfg.workers, progress=False)
     return [{"task_id": task.task_id, "temperature": block.temperature, "sample": j, "completion": comp,
              "passed": bool(res.passed), "status": res.status, "detail": res.detail[:200]}
-            for (task, j, comp), res in zip(keyed, results)]
+            for (task, j, comp), res in zip(keyed, results, strict=True)]
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
@@ -374,8 +380,14 @@ def append_rows(path: Path, rows: list[dict]) -> None:
         os.fsync(fh.fileno())
 
 
-def resolve_max_new_tokens(policy, cfg: EvalConfig) -> int:
-    """``--max-new-tokens``, or 256 at most half the model's positions."""
+class _TokenBudget(Protocol):
+    @property
+    def max_new_tokens(self) -> int | None: ...
+
+
+def resolve_max_new_tokens(policy, cfg: _TokenBudget) -> int:
+    """``--max-new-tokens`` of ``cfg`` (an :class:`EvalConfig` or ``crlhf round``'s config), or 256 at
+    most half the model's positions."""
     if cfg.max_new_tokens is not None:
         return cfg.max_new_tokens
     limit = policy.max_positions
@@ -388,7 +400,7 @@ def check_prompts_fit(policy, task_set: str, tasks: list, max_new_tokens: int) -
     if limit is None:
         return
     lengths = [len(ids) for ids in policy._encode([t.prompt for t in tasks])]
-    too_long = [(t.task_id, n) for t, n in zip(tasks, lengths) if n + max_new_tokens > limit]
+    too_long = [(t.task_id, n) for t, n in zip(tasks, lengths, strict=True) if n + max_new_tokens > limit]
     if too_long:
         tid, n = max(too_long, key=lambda x: x[1])
         raise ValueError(f"--max-new-tokens {max_new_tokens}: {len(too_long)} of {len(tasks)} {DISPLAY[task_set]} "
@@ -408,7 +420,7 @@ class Prepared:
     cfg: EvalConfig
     out: Path
     identity: dict
-    policy: object
+    policy: Policy
     task_sets: dict
     max_new_tokens: int
 
@@ -503,7 +515,7 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
             todo = sum(b.size for b in blocks)
             stats["reused"] += len(tasks) * cfg.n * len(cfg.temperatures) - todo
             bar = tqdm(total=todo, desc=f"{DISPLAY[name]} (sample + sandbox)", unit="sample", disable=not progress)
-            pending = []
+            pending: list[Future] = []
             try:
                 for block in blocks:
                     t0 = time.perf_counter()
@@ -602,7 +614,7 @@ def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict, e
     if echo:
         print(f"\n{title}\n\n{table}\n")
     fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.6), squeeze=False)
-    for ax, (name, passk) in zip(axes[0], frames.items()):
+    for ax, (name, passk) in zip(axes[0], frames.items(), strict=True):
         plot_passk(passk, ax=ax)
         ax.set_title(f"{DISPLAY[name]} ({len(task_sets[name])} tasks, n={cfg.n})")
     fig.suptitle(label)

@@ -104,7 +104,7 @@ def evaluate(sampler: Sampler, tasks, ks: Sequence[int] = (1, 10, 100),
         if len(completions) != len(tasks) or any(len(c) != n for c in completions):
             raise ValueError(f"the sampler must return {n} completions for each of the "
                              f"{len(tasks)} prompts")
-        for task, comps in zip(tasks, completions):
+        for task, comps in zip(tasks, completions, strict=True):
             for j, comp in enumerate(comps):
                 if not isinstance(comp, str):
                     raise TypeError(f"completion {j} of task {task.task_id} is "

@@ -62,6 +62,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +72,10 @@ from .reward import (CREDITS, SHAPES, SOURCES, CheckedProgram, RewardInputs, Rew
                      line_share, prompt_centred, scored_lines, token_lines)
 from .reward import credit as reward_credit
 from .reward import rewards as compute_rewards
+
+if TYPE_CHECKING:  # torch-backed; imported when a run starts
+    from .policy import Policy
+    from .ppo import PPOConfig, PPOTrainer
 
 __all__ = ["REWARD_SOURCES", "LoopConfig", "RunResult", "check_programs", "crowd_posteriors", "crowd_scores",
            "checked_tasks", "Loop", "run_loop"]
@@ -83,6 +88,12 @@ METRIC_COLUMNS = ("round", "reward_mean", "reward_std", "kl", "beta", "pass_rate
                   "response_length", "time_sample", "time_labels", "time_ppo", "time")
 LABEL_LOG_COLUMNS = ("order", "round", "program_id", "line", "annotator", "label")
 PROGRAM_COLUMNS = ("round", "program_id", "task_id", "prompt_index", "passed", "reward", "s_true", "s_bayes")
+
+
+def _ppo_config() -> PPOConfig:
+    from .ppo import PPOConfig  # imports torch
+
+    return PPOConfig()
 
 
 @dataclass
@@ -137,7 +148,7 @@ class LoopConfig:
     labels_per_program: int | None = 5
     gold_per_annotator: int = 5
     crowd_model: dict = field(default_factory=dict)
-    ppo: object = None
+    ppo: PPOConfig = field(default_factory=_ppo_config)
     seed: int = 0
     run_dir: str | None = None
     store_timeout: float | None = 3600.0
@@ -237,8 +248,8 @@ class RunResult:
     metrics: pd.DataFrame
     programs: pd.DataFrame
     crowd_model: CrowdModel
-    trainer: object
-    policy: object
+    trainer: PPOTrainer
+    policy: Policy
     run_dir: Path | None
     start_round: int
 
@@ -251,9 +262,10 @@ def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float =
     from .sandbox import check_many
     from .tasks import line_truth
 
-    results = check_many([t.check_item(c) for t, c in zip(tasks, completions)], timeout=timeout, progress=False)
+    results = check_many([t.check_item(c) for t, c in zip(tasks, completions, strict=True)], timeout=timeout,
+                         progress=False)
     out = []
-    for t, c, r in zip(tasks, completions, results):
+    for t, c, r in zip(tasks, completions, results, strict=True):
         text = t.program(c)
         out.append(CheckedProgram(t, text, bool(r.passed), line_truth(text, t, passed=bool(r.passed)),
                                   scored_lines(text, t, count_blank)))
@@ -361,7 +373,7 @@ class Loop:
         self._count_blank = CrowdModel(**config.crowd_model).count_blank
         # run state
         self.model = CrowdModel(**config.crowd_model)
-        self.trainer = None
+        self.trainer: PPOTrainer | None = None
         self.round = 0
         self.tag = uuid.uuid4().hex[:8]
         self._annotators: list = []
@@ -411,7 +423,7 @@ class Loop:
 
             ckpt = d / state["checkpoint"]
             dev = self.policy.device
-            kwargs = {} if dev.type == "cpu" else {"device_map": {"": str(dev)}}
+            kwargs: dict[str, Any] = {} if dev.type == "cpu" else {"device_map": {"": str(dev)}}
             self.trainer = PPOTrainer.from_pretrained(ckpt, tokenizer=self.policy.tokenizer, config=self.config.ppo,
                                                       accelerator=self.accelerator, **kwargs)
             self.policy.model = self.trainer.model  # the caller's Policy now samples the trained weights
@@ -444,6 +456,7 @@ class Loop:
     def _checkpoint(self) -> str:
         name = f"checkpoints/round-{self.round:03d}"
         if self.run_dir is not None:
+            assert self.trainer is not None  # made before the first round
             self.trainer.save_pretrained(self.run_dir / name, reference=True)
         return name
 
@@ -565,7 +578,8 @@ class Loop:
         """Task indices of a round: consecutive slices of seeded permutations, one per pass."""
         P, T = self.config.prompts_per_round, len(self.tasks)
         start = (rnd - 1) * P
-        out, epoch = [], start // T
+        out: list[int] = []
+        epoch = start // T
         while len(out) < P:
             perm = np.random.default_rng([self.config.seed, epoch]).permutation(T)
             lo = start + len(out) - epoch * T
@@ -584,7 +598,7 @@ class Loop:
                                    seed=cfg.seed * 100003 + rnd, progress=False)
         t1 = time.perf_counter()
         pids, flat, prompt_index, flat_tasks = [], [], {}, []
-        for j, (t, cs) in enumerate(zip(tasks, comps)):
+        for j, (t, cs) in enumerate(zip(tasks, comps, strict=True)):
             for m, c in enumerate(cs):
                 pid = f"{self.tag}-r{rnd}-p{j}-s{m}"
                 pids.append(pid)
@@ -592,7 +606,7 @@ class Loop:
                 flat.append(c)
                 flat_tasks.append(t)
         checked = dict(zip(pids, check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
-                                                self._count_blank)))
+                                                self._count_blank), strict=True))
 
         labels = self._latest(self._collect_labels(rnd, checked))
         labels = labels[labels["program_id"].isin(set(pids))]
@@ -607,10 +621,11 @@ class Loop:
         reward, s_true, s_bayes = run.scores, run.s_true, run.s_bayes
 
         scores = [reward[p] for p in pids]
-        terminal, dense, weights = reward_credit(cfg.credit, run.rewards, checked, self._token_lines(flat, pids, checked))
+        terminal, dense, weights = reward_credit(cfg.credit, run.rewards, checked,
+                                                 self._token_lines(flat, pids, checked))
         if cfg.baseline == "prompt":  # the baseline moves the return: subtract it at the last token
             centred = prompt_centred(scores, [prompt_index[p] for p in pids])
-            terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred)}
+            terminal = {p: terminal[p] + (c - reward[p]) for p, c in zip(pids, centred, strict=True)}
         batch = (flat, [terminal[p] for p in pids], [dense[p] for p in pids] if dense else None,
                  [weights[p] for p in pids] if weights else None)
         return batch, (t0, t1, t2, pids, checked, prompt_index, reward, s_true, s_bayes, scores, labels)
@@ -627,6 +642,7 @@ class Loop:
             part = slice(self.accelerator.process_index * m, (self.accelerator.process_index + 1) * m)
             batch = tuple(None if x is None else x[part] for x in box[0])
         flat, terminal, dense, weights = batch
+        assert self.trainer is not None  # made before the first round
         return self.trainer.step_completions(flat, terminal, token_rewards=dense, advantage_weights=weights)
 
     def _run_round(self, rnd: int) -> dict | None:
@@ -636,6 +652,7 @@ class Loop:
         stats = self._ppo_step(batch)
         if not self._main:
             return None
+        assert kept is not None  # the main process prepared the round
         t0, t1, t2, pids, checked, prompt_index, reward, s_true, s_bayes, scores, labels = kept
         t3 = time.perf_counter()
         rel = self.model.reliabilities
@@ -645,7 +662,8 @@ class Loop:
                                    "s_true": s_true[p], "s_bayes": s_bayes[p]})
         r = np.asarray(scores)
         return {"round": rnd, "reward_mean": float(r.mean()), "reward_std": float(r.std()),
-                "kl": stats["kl"], "beta": stats["beta"], "pass_rate": float(np.mean([c.passed for c in checked.values()])),
+                "kl": stats["kl"], "beta": stats["beta"],
+                "pass_rate": float(np.mean([c.passed for c in checked.values()])),
                 "mean_p": float(rel.mean()) if len(rel) else float("nan"),
                 "s_true_mean": float(np.mean(list(s_true.values()))),
                 "reward_error": float(np.mean([abs(reward[p] - s_true[p]) for p in pids])),
@@ -676,7 +694,7 @@ class Loop:
         if self.config.credit == "sequence":
             return None
         tok = self.policy.tokenizer
-        return {p: token_lines(tok, c.token_ids, checked[p].given) for p, c in zip(pids, completions)}
+        return {p: token_lines(tok, c.token_ids, checked[p].given) for p, c in zip(pids, completions, strict=True)}
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> RunResult:
@@ -700,7 +718,7 @@ class Loop:
                 self._setup_store()
             self._save_tables()
             self._write_state(None)  # calibrated: a crash in round 1 resumes here
-        elif resumed and self._main:
+        elif resumed and self._main and self.run_dir is not None:
             _write_json(self.run_dir / "config.json", cfg.to_dict())  # records a changed 'rounds'
         if self.trainer is None:
             self.trainer = PPOTrainer(self.policy.model, self.policy.tokenizer, cfg.ppo, accelerator=self.accelerator)

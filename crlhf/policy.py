@@ -22,7 +22,8 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .tasks.base import HUMANEVAL_STOP
 
@@ -71,13 +72,13 @@ class Completion:
     """
 
     text: str
-    token_ids: "torch.Tensor"
-    logprobs: "torch.Tensor"
-    prompt_ids: "torch.Tensor"
+    token_ids: torch.Tensor
+    logprobs: torch.Tensor
+    prompt_ids: torch.Tensor
     finished: bool
 
 
-def default_device() -> "torch.device":
+def default_device() -> torch.device:
     """CUDA if present, then Apple MPS, then CPU."""
     import torch
 
@@ -89,7 +90,7 @@ def default_device() -> "torch.device":
     return torch.device("cpu")
 
 
-def _default_dtype(device: "torch.device") -> "torch.dtype":
+def _default_dtype(device: torch.device) -> torch.dtype:
     import torch
 
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -120,7 +121,7 @@ class _LogprobRecorder:
 
     def __init__(self, temperature: float):
         self.inv_t = 1.0 / temperature if temperature > 0 else 1.0
-        self.prev = None
+        self.prev: torch.Tensor | None = None
         self.picked: list = []
 
     def __call__(self, input_ids, scores):
@@ -138,7 +139,7 @@ class _LogprobRecorder:
 
         g = generated.shape[1]
         picked = self.picked[:g]
-        if len(picked) < g:  # the last step's token has not been gathered yet
+        if len(picked) < g and self.prev is not None:  # the last step's token is not gathered yet
             picked.append(self.prev.gather(1, generated[:, len(picked):len(picked) + 1]).squeeze(1))
         if len(picked) != g:
             raise RuntimeError(f"recorded {len(picked)} log-probs for {g} generated tokens")
@@ -255,7 +256,9 @@ def add_lora(model, r: int = 16, alpha: float = 32.0, dropout: float = 0.05,
             raise ValueError(f"lora {name} must be a number > {low - (name == 'r')}, got {value!r}")
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise ValueError(f"lora dropout must be in [0, 1), got {dropout!r}")
-    config = LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=float(alpha), lora_dropout=float(dropout),
+    # peft annotates lora_alpha as int, but it only divides by r: a float alpha works
+    config = LoraConfig(task_type="CAUSAL_LM", r=int(r), lora_alpha=float(alpha),  # type: ignore[arg-type]
+                        lora_dropout=float(dropout),
                         target_modules=list(target_modules) if target_modules else None,
                         # GPT-2-style Conv1D layers store their weight transposed
                         fan_in_fan_out=any(isinstance(m, Conv1D) for m in model.modules()))
@@ -291,7 +294,7 @@ class Policy:
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, device=None, dtype=None, **model_kwargs) -> "Policy":
+    def from_pretrained(cls, name_or_path: str | os.PathLike, device=None, dtype=None, **model_kwargs) -> Policy:
         """Load any ``AutoModelForCausalLM`` and its tokenizer from a hub name or a local folder.
 
         ``device``: default CUDA, then MPS, then CPU. ``dtype``: default bfloat16 on GPUs that
@@ -383,8 +386,8 @@ class Policy:
         if self.device.type != "cuda":
             return 16
         cfg = self.model.config
-        layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 12)
-        hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", 1024)
+        layers = getattr(cfg, "num_hidden_layers", 0) or getattr(cfg, "n_layer", 12)
+        hidden = getattr(cfg, "hidden_size", 0) or getattr(cfg, "n_embd", 1024)
         vocab = getattr(cfg, "vocab_size", 50000)
         elem = torch.finfo(self.model.dtype).bits // 8
         seq = prompt_len + max_new_tokens
@@ -476,7 +479,7 @@ class Policy:
                     torch.cuda.empty_cache()
                     bar.set_postfix(batch_size=batch_size)
                     continue
-                for (pi, si), completion in zip(chunk, done):
+                for (pi, si), completion in zip(chunk, done, strict=True):
                     out[pi][si] = completion
                 start += len(chunk)
                 bar.update(len(chunk))
@@ -541,7 +544,7 @@ class Policy:
 
     # ------------------------------------------------------------------ scoring
     def logprobs(self, prompt_ids: Sequence, response_ids: Sequence, temperature: float = 1.0,
-                 batch_size: int = 16) -> list["torch.Tensor"]:
+                 batch_size: int = 16) -> list[torch.Tensor]:
         """Per-token ``log_softmax(logits / T)`` of each response given its prompt (no gradient).
 
         ``prompt_ids``/``response_ids``: lists of 1-D token sequences (tensors or lists); one
@@ -553,7 +556,8 @@ class Policy:
             raise ValueError(f"{len(prompt_ids)} prompts but {len(response_ids)} responses")
         inv_t = 1.0 / temperature if temperature > 0 else 1.0
         pairs = [(torch.as_tensor(p, dtype=torch.long).view(-1).tolist(),
-                  torch.as_tensor(r, dtype=torch.long).view(-1).tolist()) for p, r in zip(prompt_ids, response_ids)]
+                  torch.as_tensor(r, dtype=torch.long).view(-1).tolist())
+                 for p, r in zip(prompt_ids, response_ids, strict=True)]
         for i, (p, _) in enumerate(pairs):
             if not p:
                 raise ValueError(f"prompt {i} is empty: scoring needs at least one prompt token")

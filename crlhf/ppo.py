@@ -91,13 +91,18 @@ import warnings
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .policy import hf_progress_bars_off
+
+if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel
 
 __all__ = [
     "PPOConfig",
@@ -191,16 +196,17 @@ class PPOConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise ValueError(f"PPOConfig.{name} must be in [0, 1], got {v!r}")
-        self.adam_betas = tuple(float(b) for b in self.adam_betas)
-        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
-            raise ValueError(f"PPOConfig.adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        betas = tuple(float(b) for b in self.adam_betas)
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"PPOConfig.adam_betas must be two numbers in [0, 1), got {betas!r}")
+        self.adam_betas = (betas[0], betas[1])
         if self.kl_control not in ("adaptive", "fixed"):
             raise ValueError(f"PPOConfig.kl_control must be 'adaptive' or 'fixed', got {self.kl_control!r}")
         if self.mixed_precision not in ("auto", "bf16", "no"):
             raise ValueError(f"PPOConfig.mixed_precision must be 'auto', 'bf16' or 'no', got {self.mixed_precision!r}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PPOConfig":
+    def from_dict(cls, d: dict) -> PPOConfig:
         """A config from :func:`dataclasses.asdict` output; unknown keys raise ``ValueError``."""
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
@@ -388,7 +394,7 @@ def _collate(queries: Sequence[torch.Tensor], responses: Sequence[torch.Tensor],
     b = len(queries)
     input_ids = torch.full((b, Q + R), pad_id, dtype=torch.long)
     attention_mask = torch.zeros((b, Q + R), dtype=torch.long)
-    for i, (q, r) in enumerate(zip(queries, responses)):
+    for i, (q, r) in enumerate(zip(queries, responses, strict=True)):
         input_ids[i, Q - len(q):Q] = torch.as_tensor(q)
         input_ids[i, Q:Q + len(r)] = torch.as_tensor(r)
         attention_mask[i, Q - len(q):Q + len(r)] = 1
@@ -482,7 +488,7 @@ def _as_ids(x, what: str, i: int) -> torch.Tensor:
     return t.long()
 
 
-def _hidden_size(model: nn.Module) -> int:
+def _hidden_size(model: PreTrainedModel) -> int:
     out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     if isinstance(out, nn.Linear):
         return out.in_features
@@ -493,7 +499,7 @@ def _hidden_size(model: nn.Module) -> int:
     raise TypeError("cannot tell the model's hidden size (no output embedding, no config.hidden_size)")
 
 
-def is_peft_model(model) -> bool:
+def is_peft_model(model) -> TypeGuard[PeftModel]:
     """Whether ``model`` is a PEFT model (base + adapter) whose adapter can be switched off."""
     return hasattr(model, "peft_config") and callable(getattr(model, "disable_adapter", None))
 
@@ -519,8 +525,8 @@ class PPOTrainer:
     for multi-GPU runs (see the module docstring).
     """
 
-    def __init__(self, model: nn.Module, tokenizer=None, config: PPOConfig | None = None,
-                 ref_model: nn.Module | None = None, accelerator=None):
+    def __init__(self, model: PreTrainedModel, tokenizer=None, config: PPOConfig | None = None,
+                 ref_model: PreTrainedModel | None = None, accelerator=None):
         config = PPOConfig() if config is None else config
         if not isinstance(config, PPOConfig):
             raise TypeError(f"config must be a PPOConfig, got {type(config).__name__}")
@@ -537,13 +543,15 @@ class PPOTrainer:
         self.accelerator = accelerator
         self.device = accelerator.device if accelerator is not None else next(model.parameters()).device
 
-        self.model = model.to(self.device)
+        # transformers' decorator on PreTrainedModel.to hides that it binds self
+        self.model = model.to(self.device)  # type: ignore[arg-type]
         self.ref_model = None
         if ref_model is not None or not is_peft_model(model):  # a PEFT model's reference: adapter off
             self.ref_model = copy.deepcopy(model) if ref_model is None else ref_model
-            self.ref_model.to(self.device).eval().requires_grad_(False)
+            self.ref_model.to(self.device).eval().requires_grad_(False)  # type: ignore[arg-type]
         self.value_head = ValueHead(_hidden_size(model)).to(self.device)
-        self.vocab_size = model.get_input_embeddings().num_embeddings
+        emb: Any = model.get_input_embeddings()  # an nn.Embedding, or a wrapper (PEFT) that has its size
+        self.vocab_size = int(emb.num_embeddings)
         self.pad_token_id = self._pad_token_id()
 
         if config.gradient_checkpointing:
@@ -612,8 +620,10 @@ class PPOTrainer:
 
     def _ref_forward(self, batch: _Batch) -> torch.Tensor:
         if self.ref_model is None:  # PEFT: the base with the adapter switched off
-            with self._autocast(), self.model.disable_adapter():
-                logits, _ = _response_forward(self.model, batch, hidden=False)
+            model = self.model
+            assert is_peft_model(model)
+            with self._autocast(), model.disable_adapter():
+                logits, _ = _response_forward(model, batch, hidden=False)
             return logits
         with self._autocast():
             logits, _ = _response_forward(self.ref_model, batch, hidden=False)
@@ -632,7 +642,7 @@ class PPOTrainer:
             raise ValueError(f"{what} has {len(values)} entries for {len(responses)} responses")
         R = _round_up(max(len(r) for r in responses), self.config.pad_to_multiple_of)
         out = torch.zeros(len(responses), R, dtype=torch.float32)
-        for i, (v, r) in enumerate(zip(values, responses)):
+        for i, (v, r) in enumerate(zip(values, responses, strict=True)):
             if v is None:
                 if what == "advantage_weights":
                     out[i, :len(r)] = 1.0
@@ -832,7 +842,7 @@ class PPOTrainer:
         if acc is not None and acc.num_processes > 1:
             keys = sorted(stats)
             stats = dict(zip(keys, acc.reduce(torch.tensor([stats[k] for k in keys], device=self.device),
-                                              reduction="mean").tolist()))
+                                              reduction="mean").tolist(), strict=True))
         beta = rollout.beta
         self.kl_ctl.update(mean_kl, n)
         self.steps += 1
@@ -930,7 +940,7 @@ class PPOTrainer:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, tokenizer=None, config: PPOConfig | None = None,
-                        ref_model: nn.Module | None = None, accelerator=None, **model_kwargs) -> "PPOTrainer":
+                        ref_model: PreTrainedModel | None = None, accelerator=None, **model_kwargs) -> PPOTrainer:
         """Resume a trainer saved by :meth:`save_pretrained`: policy, value head, beta, step
         count and (if saved) optimiser state. The reference is ``ref_model``, else the saved
         ``reference/`` folder, else (with a warning) a copy of the loaded policy. A folder

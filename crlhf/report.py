@@ -268,7 +268,7 @@ def passk_table(summaries: Sequence[Mapping], seeds: Sequence[int] | None = None
         if len(seeds) != len(summaries):
             raise ValueError(f"{len(seeds)} seed names for {len(summaries)} summaries")
         rows = _rows(cells, ", mean ± std")
-        for s, summary in zip(seeds, summaries):
+        for s, summary in zip(seeds, summaries, strict=True):
             rows += _rows(table_cells([summary]), f", seed {s}")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])

@@ -57,11 +57,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .crowd import counted_lines
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 __all__ = ["SHAPES", "CREDITS", "given_lines", "scored_lines", "scored_mask", "shape_scores", "score", "line_share",
            "program_scores", "shape_table", "prompt_centred", "CheckedProgram", "RewardInputs", "SOURCES", "Rewards",
@@ -211,7 +215,7 @@ class CheckedProgram:
     completion), the verdict, the line truth (:func:`crlhf.tasks.line_truth`), and the lines a
     reward scores (``scored``, :func:`scored_lines`)."""
 
-    task: object
+    task: Task
     program: str
     passed: bool
     truth: list
@@ -330,14 +334,14 @@ def rewards(source: str, inputs: RewardInputs, shape: str = "share", tau: float 
     if any(not isinstance(v, np.ndarray) for v in q.values()):  # program-level verdicts
         return Rewards({p: float(q[p]) for p in pids}, None, shape, tau)
     lengths = np.array([len(inputs.checked[p].scored) for p in pids], dtype=np.int64)
-    for p, n in zip(pids, lengths):
+    for p, n in zip(pids, lengths, strict=True):
         if len(q[p]) != n:
             raise ValueError(f"program {p!r}: {len(q[p])} line probabilities for {n} lines")
     flat = np.concatenate([q[p] for p in pids]) if pids else np.zeros(0)
     mask = np.concatenate([inputs.checked[p].scored for p in pids]) if pids else np.zeros(0, bool)
     codes = np.repeat(np.arange(len(pids)), lengths)
     s = shape_scores(flat, mask, codes, len(pids), shape, tau)
-    return Rewards(dict(zip(pids, s.tolist())), q, shape, tau)
+    return Rewards(dict(zip(pids, s.tolist(), strict=True)), q, shape, tau)
 
 
 # ----------------------------------------------------------------------------- tokens and credit
@@ -370,7 +374,8 @@ def token_lines(tokenizer, token_ids, first_line: int = 0) -> np.ndarray:
     return np.where(line >= 0, line + int(first_line), -1)
 
 
-def credit(credit: str, rewards_: Rewards, checked: Mapping, tok_lines: Mapping | None = None) -> tuple[dict, dict, dict]:
+def credit(credit: str, rewards_: Rewards, checked: Mapping,
+           tok_lines: Mapping | None = None) -> tuple[dict, dict, dict]:
     """How each program's score reaches its tokens (``credit`` one of :data:`CREDITS`).
 
     ``tok_lines``: ``program_id -> token_lines(...)`` (needed by ``line_end`` and ``blame``).

@@ -116,7 +116,7 @@ def sample_programs(policy, tasks: list, cfg: RoundConfig, max_new_tokens: int, 
                              max_new_tokens=max_new_tokens, stop=stop,
                              seed=derive_seed(cfg.seed, *seed_parts, start // per_call),
                              batch_size=cfg.batch_size, progress=False)
-        out += [[t.program(t.truncate(c.text)) for c in row] for t, row in zip(chunk, rows)]
+        out += [[t.program(t.truncate(c.text)) for c in row] for t, row in zip(chunk, rows, strict=True)]
         if bar is not None:
             bar.update(len(chunk) * n)
     return out
@@ -171,7 +171,7 @@ def run_round(cfg: RoundConfig, policy=None, task_sets: dict | None = None, prog
         raise ValueError(f"--db {cfg.db}: {exc}") from None
     try:
         stored = store.tasks()
-        stored_tasks = dict(zip(stored["task_id"], stored["prompt"]))
+        stored_tasks = dict(zip(stored["task_id"], stored["prompt"], strict=True))
         clash = [t.task_id for t in tasks if stored_tasks.get(t.task_id, t.prompt) != t.prompt]
         if clash:
             raise ValueError(f"--tasks: {len(clash)} tasks are already in the store with another prompt (e.g. "
@@ -193,14 +193,15 @@ def run_round(cfg: RoundConfig, policy=None, task_sets: dict | None = None, prog
             except SandboxUnavailable as exc:
                 raise ValueError(f"--gold {cfg.gold}: making gold runs reference solutions in the sandbox, which "
                                  f"cannot start here ({exc}); pass --gold 0 to add no gold") from None
-            made = {t.task_id: g for t, g in zip(need_gold, per_task)}
+            made = {t.task_id: g for t, g in zip(need_gold, per_task, strict=True)}
         rounds = store.rounds()
         number = int(rounds["round_id"].max()) + 1 if len(rounds) else 1
         programs = {}
         with tqdm(total=len(tasks) * cfg.programs_per_task, desc="sampling programs", unit="program",
                   disable=not progress) as bar:
             for name, ts in task_sets.items():
-                for t, texts in zip(ts, sample_programs(policy, ts, cfg, max_new, ("round", number, name), bar)):
+                for t, texts in zip(ts, sample_programs(policy, ts, cfg, max_new, ("round", number, name), bar),
+                                    strict=True):
                     programs[t.task_id] = texts
 
         # Everything is computed: write it (tasks, gold, the round, its programs).

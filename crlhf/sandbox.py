@@ -63,6 +63,7 @@ the probes (``blocks_*``), ``layer_details()`` how each is provided or why it is
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import deque
 import select
@@ -307,7 +308,7 @@ class _Worker:
         theirs.close()
         self.sock = ours
         self.queue: deque[int] = deque()  # indices of the jobs sent and not yet answered
-        self.deadline: float | None = None  # for the first of them
+        self.deadline = math.inf  # for the first of them; inf while idle
         self.hello = None
         self.sandbox_cpu = 0.0
 
@@ -316,8 +317,10 @@ class _Worker:
         hello = _recv(self.sock) if ready else None
         if hello is None or hello.get("op") != "hello":
             self.kill()
+            assert self.proc.stderr is not None  # started with stderr=PIPE
             err = self.proc.stderr.read().decode(errors="replace").strip()[-2000:]
             raise RuntimeError(f"the sandbox worker did not start: {err or 'no output'}")
+        assert self.proc.stderr is not None
         self.proc.stderr.close()
         self.hello = hello
         return hello
@@ -432,7 +435,7 @@ class Sandbox:
         layers.update({f"blocks_{name}": bool(blocked) for name, (blocked, _) in probes.items()})
         problems = _refusals(layers, hello["reasons"], probes)
         first = self._layers is None
-        if not first:
+        if self._layers is not None:
             problems += [f"a restarted worker lacks {name!r}" for name, on in self._layers.items()
                          if on and not layers.get(name)]
         if problems and not self.unsafe:
@@ -494,6 +497,7 @@ class Sandbox:
         meanings in ``LAYER_DESCRIPTIONS``)."""
         with self._lock:
             self._start()
+            assert self._layers is not None  # set by the first worker's hello
             return dict(self._layers)
 
     def layer_details(self) -> dict[str, str]:
@@ -521,7 +525,9 @@ class Sandbox:
                               disable=not progress) as bar:
             self._start()
             self._dispatch(jobs, timeout, results, bar)
-        return results
+        done = [r for r in results if r is not None]
+        assert len(done) == len(jobs)  # _dispatch settles every job
+        return done
 
     # -- scheduling --------------------------------------------------------------------------
     def _dispatch(self, jobs, timeout, results, bar):
@@ -534,7 +540,7 @@ class Sandbox:
         def settle(worker, status, detail, duration):
             index = worker.queue.popleft()
             results[index] = _make_result(status, detail, duration)
-            worker.deadline = time.monotonic() + limit if worker.queue else None
+            worker.deadline = time.monotonic() + limit if worker.queue else math.inf
             bar.update(1)
 
         def retire(worker):  # its queued jobs go back to the front of the line

@@ -164,7 +164,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                         "(overrides --epochs; default: no limit)")
     parser.add_argument("--batch-size", type=int, default=8, help="examples per device step (default 8)")
     parser.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
-    parser.add_argument("--max-length", type=int, default=512, help="truncate prompt+code to this many tokens (default 512)")
+    parser.add_argument("--max-length", type=int, default=512,
+                        help="truncate prompt+code to this many tokens (default 512)")
     parser.add_argument("--warmup", type=float, default=0.0, help="LR warm-up: steps, or a fraction of all "
                         "steps when below 1 (default 0)")
     parser.add_argument("--weight-decay", type=float, default=0.0, help="AdamW weight decay")

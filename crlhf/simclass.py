@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,9 @@ import pandas as pd
 from .crowd import counted_lines, program_lines
 from .simulate import Crowd
 from .store import LabelStore, Program
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
 
 __all__ = ["Page", "StorePage", "SessionPage", "task_truth", "SimulatedClass", "truth_table"]
 
@@ -50,7 +53,7 @@ class Page(Protocol):
     def load(self, round_id: int | None) -> Program | None:
         """The next program of the student's queue (gold first, then ``round_id``'s), or None."""
 
-    def submit(self, labels: Sequence[int]) -> None:
+    def submit(self, labels: Sequence[int] | np.ndarray) -> None:
         """Store one label per line of the loaded program (+1, -1, or 0 for none)."""
 
 
@@ -78,7 +81,7 @@ class StorePage:
                                                max_annotators=self.max_annotators)
         return self.program
 
-    def submit(self, labels: Sequence[int]) -> None:
+    def submit(self, labels: Sequence[int] | np.ndarray) -> None:
         prog = self.program
         if prog is None:
             raise RuntimeError(f"{self.annotator}: no program is loaded")
@@ -104,7 +107,7 @@ class SessionPage:
         self.session.round_id = round_id
         return self.session.next_program()
 
-    def submit(self, labels: Sequence[int]) -> None:
+    def submit(self, labels: Sequence[int] | np.ndarray) -> None:
         ann = self.session.line_annotator
         pid = ann.program_id
         ann.set_state({"labels": [int(v) for v in labels]})
@@ -121,22 +124,31 @@ def task_truth(tasks: Sequence, timeout: float = 3.0) -> Callable:
     by_id = {t.task_id: t for t in tasks}
     if not by_id:
         raise ValueError("tasks is empty: the students' line truth comes from the tasks' tests")
+    return _TaskTruth(by_id, timeout)
 
-    def truth(programs: pd.DataFrame, sandbox) -> dict:
+
+class _TaskTruth:
+    """The truth function :func:`task_truth` returns; it asks :class:`SimulatedClass` for a sandbox."""
+
+    needs_sandbox = True
+
+    def __init__(self, by_id: dict, timeout: float):
+        self.by_id, self.timeout = by_id, timeout
+
+    def __call__(self, programs: pd.DataFrame, sandbox) -> dict:
         from .tasks import line_truth
 
-        unknown = sorted(set(programs["task_id"].dropna()) - set(by_id)) + (
+        unknown = sorted(set(programs["task_id"].dropna()) - set(self.by_id)) + (
             ["(none)"] if programs["task_id"].isna().any() else [])
         if unknown:
             raise ValueError(f"programs of task {unknown[0]!r} are in the store, but the simulated class was "
                              f"not given that task (field 'truth')")
-        items = [by_id[t].item_for_program(text) for t, text in zip(programs["task_id"], programs["program"])]
-        results = sandbox.check_many(items, timeout=timeout, progress=False)
-        return {pid: line_truth(text, by_id[t], passed=bool(r.passed))
-                for pid, t, text, r in zip(programs["program_id"], programs["task_id"], programs["program"], results)}
-
-    truth.needs_sandbox = True
-    return truth
+        items = [self.by_id[t].item_for_program(text)
+                 for t, text in zip(programs["task_id"], programs["program"], strict=True)]
+        results = sandbox.check_many(items, timeout=self.timeout, progress=False)
+        return {pid: line_truth(text, self.by_id[t], passed=bool(r.passed))
+                for pid, t, text, r in zip(programs["program_id"], programs["task_id"], programs["program"], results,
+                                           strict=True)}
 
 
 class SimulatedClass:
@@ -199,7 +211,7 @@ class SimulatedClass:
         self._rngs = [np.random.default_rng([int(seed), i]) for i in range(len(crowd))]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._sandbox = None
+        self._sandbox: Sandbox | None = None
         self.error: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -213,7 +225,7 @@ class SimulatedClass:
             # started here: a sandbox worker dies with the thread that started it
             self._sandbox = Sandbox(1)
             self._sandbox.layers()
-        self.pages = [self.open_page(name) for name in self.crowd.names]
+        self.pages = [self.open_page(str(name)) for name in self.crowd.names]
         self._thread = threading.Thread(target=self._run, name="crlhf-simulated-class", daemon=True)
         self._thread.start()
         return self
@@ -249,7 +261,7 @@ class SimulatedClass:
                     continue
                 self.sweep(rnd)
                 self.swept.append(rnd)
-        except BaseException as exc:  # noqa: BLE001 - reported by stop()
+        except BaseException as exc:  # reported by stop()
             self.error = exc
 
     def _next_round(self) -> int | None:
@@ -289,7 +301,7 @@ class SimulatedClass:
         """Student ``student``'s labels of ``prog`` (one per line, 0 = unlabelled) and whether it is gold."""
         truth = self.store.gold_truth(prog.program_id)
         gold = truth is not None
-        if not gold:
+        if truth is None:
             truth = self._known.get(prog.program_id)
             if truth is None:
                 raise RuntimeError(f"program {prog.program_id!r} is of round {prog.round_id}, which was not swept; "

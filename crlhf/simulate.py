@@ -181,7 +181,9 @@ class SimulatedAnnotator:
     def p_plus(self, truth) -> np.ndarray:
         """``P(label = +1)`` for each line of the given truth (+1 / -1)."""
         t = _truth(truth)
-        return np.where(t > 0, self.sensitivity, 1.0 - self.specificity)
+        sens, spec = self.sensitivity, self.specificity
+        assert sens is not None and spec is not None  # __post_init__ sets both
+        return np.where(t > 0, sens, 1.0 - spec)
 
 
 def reliable(name: Hashable, accuracy: float, coverage: float = 1.0) -> SimulatedAnnotator:
@@ -352,7 +354,7 @@ class Crowd:
         ids = pd.Index([f"gold-{j}" for j in range(n_gold)], dtype=object)
         batch = _Batch(ids, flat, lengths)
         log = self._generate(batch, np.arange(len(self)), None, gen, full_coverage=True)
-        gold = {pid: flat[s:s + n].copy() for pid, s, n in zip(ids, batch.starts, lengths)}
+        gold = {pid: flat[s:s + n].copy() for pid, s, n in zip(ids, batch.starts, lengths, strict=True)}
         return log, gold
 
     # -------------------------------------------------------------- the core
@@ -424,8 +426,8 @@ def _batch(truths) -> _Batch:
                         f"such lists, or a 2-D array; got {type(truths).__name__}")
     else:
         seqs = list(truths)
-        ids = range(len(seqs))
-    arrays = [_truth(t, f"truths[{pid!r}]") for pid, t in zip(ids, seqs)]
+        ids = list(range(len(seqs)))
+    arrays = [_truth(t, f"truths[{pid!r}]") for pid, t in zip(ids, seqs, strict=True)]
     index = pd.RangeIndex(len(seqs)) if isinstance(ids, range) else _object_index(ids)
     flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     return _Batch(index, flat, np.array([len(a) for a in arrays], dtype=np.int64))
@@ -470,7 +472,7 @@ def make_crowd(accuracies: Sequence[float] = (), *, spammers: int = 0, adversari
         if len(names) != n:
             raise ValueError(f"names has {len(names)} entries for {n} annotators")
     anns = []
-    for name, acc in zip(names, accs):
+    for name, acc in zip(names, accs, strict=False):  # the rest are spammers, adversaries, ...
         kind = "reliable" if acc > 0.5 else "spammer" if acc == 0.5 else "adversary"
         anns.append(SimulatedAnnotator(name, kind, acc, coverage=coverage))
     rest = iter(names[len(accs):])
@@ -524,10 +526,10 @@ def noisy_crowd(n: int = 30, seed=0, weak_fraction: float = 1 / 3) -> Crowd:
     n_spam, n_weak = (rest + 1) // 2, rest // 2
     accs = np.concatenate([gen.uniform(*RELIABLE_RANGE, n - n_noisy), gen.uniform(*WEAK_RANGE, n_weak)])
     kinds = ["reliable"] * len(accs) + ["spammer"] * n_spam + ["adversary"] * n_adv + ["lazy"] * n_lazy
-    accs = list(accs) + [0.5] * n_spam + [0.3] * n_adv + [None] * n_lazy
+    acc_of: list[float | None] = [*accs, *[0.5] * n_spam, *[0.3] * n_adv, *[None] * n_lazy]
     order = gen.permutation(n)
-    anns = [SimulatedAnnotator(name, kinds[j], None if accs[j] is None else float(accs[j]))
-            for name, j in zip(_names(n), order)]
+    anns = [SimulatedAnnotator(name, kinds[j], None if acc_of[j] is None else float(acc_of[j]))
+            for name, j in zip(_names(n), order, strict=True)]
     return Crowd(anns, seed=seed)
 
 
@@ -568,10 +570,10 @@ def code_crowd(n: int = 30, seed=0, lazy_fraction: float = 0.2, harsh_fraction: 
     ls, lp = gen.uniform(*LENIENT_SENSITIVITY, n_lenient), gen.uniform(*LENIENT_SPECIFICITY, n_lenient)
     makers = ([lambda name, a=a: reliable(name, float(a)) for a in rel]
               + [lambda name: lazy(name)] * n_lazy
-              + [lambda name, s=s_, p=p_: harsh(name, float(s), float(p)) for s_, p_ in zip(hs, hp)]
-              + [lambda name, s=s_, p=p_: biased(name, float(s), float(p)) for s_, p_ in zip(ls, lp)])
+              + [lambda name, s=s_, p=p_: harsh(name, float(s), float(p)) for s_, p_ in zip(hs, hp, strict=True)]
+              + [lambda name, s=s_, p=p_: biased(name, float(s), float(p)) for s_, p_ in zip(ls, lp, strict=True)])
     order = gen.permutation(n)
-    return Crowd([makers[j](name) for name, j in zip(_names(n), order)], seed=seed)
+    return Crowd([makers[j](name) for name, j in zip(_names(n), order, strict=True)], seed=seed)
 
 
 # ---------------------------------------------------------------------------- benchmark data

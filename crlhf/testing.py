@@ -54,15 +54,16 @@ class TemporaryPostgres:
     """
 
     def __init__(self, bindir: str | os.PathLike | None = None, *, durable: bool = True, port: int = 5432):
-        self.bindir = Path(bindir) if bindir else find_postgres_bindir()
-        if self.bindir is None or not (self.bindir / "initdb").exists() or not (self.bindir / "pg_ctl").exists():
+        found = Path(bindir) if bindir else find_postgres_bindir()
+        if found is None or not (found / "initdb").exists() or not (found / "pg_ctl").exists():
             raise FileNotFoundError("PostgreSQL binaries (initdb, pg_ctl) not found; on Debian: "
                                     "apt-get install postgresql")
+        self.bindir: Path = found
         self.durable, self.port = bool(durable), int(port)
         self.dir: Path | None = None
         self.url: str | None = None
 
-    def _run(self, *args: str) -> None:
+    def _run(self, *args: str | os.PathLike) -> None:
         cmd = [str(a) for a in args]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]

@@ -196,6 +196,7 @@ def train(out_dir: str | os.PathLike, recipe: Recipe | None = None, *, threads: 
         result = trainer.train()
     trained = time.perf_counter()
 
+    assert isinstance(trainer.model, type(model))  # SFTTrainer trains the model it was given
     model = trainer.model.cpu().eval()
     model.config.use_cache = True  # the trainer turns the KV cache off; sampling wants it
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -284,7 +285,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
         value = getattr(defaults, f.name)
         parser.add_argument("--" + f.name.replace("_", "-"), type=type(value), default=value,
                             help=f"recipe: {f.name} (default {value})")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, the fastest measured on 2 cores)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1, the fastest measured on 2 cores)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser

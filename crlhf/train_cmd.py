@@ -82,9 +82,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:  # Python 3.10
     import tomli as tomllib
 
 __all__ = ["DIST_TIMEOUT", "RESUMABLE", "ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings",
@@ -244,7 +244,7 @@ def _hints(table: str) -> dict:
         hints = typing.get_type_hints(CrowdModel.__init__)
         return {k: hints.get(k, type(p.default)) for k, p in inspect.signature(CrowdModel).parameters.items()}
     cls = {"eval": EvalConfig, "loop": LoopConfig, "ppo": PPOConfig}[table]
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, localns={"PPOConfig": PPOConfig})  # loop.py names it for type checkers only
     hints = {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
     if table == "eval":  # a comma-separated string is accepted by EvalConfig too, but TOML has lists
         hints.update(tasks=list[str], temperatures=list[float], ks=list[int])
@@ -329,7 +329,7 @@ def _conform(value, hint):
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise _Mismatch
-            items = [_conform(v, a) for v, a in zip(value, args)]
+            items = [_conform(v, a) for v, a in zip(value, args, strict=True)]
         elif args:
             items = [_conform(v, args[0]) for v in value]
         else:
@@ -566,7 +566,7 @@ def run_train(cfg: TrainConfig, progress: bool = True, config_text: str | None =
 
             try:
                 store = LabelStore(cfg.db)
-            except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver or folder, another schema version
+            except Exception as exc:  # a bad URL, a missing driver or folder, another schema version
                 raise ValueError(f"--db {cfg.db}: {exc}") from None
         per_seed: dict = {}
         try:
@@ -592,6 +592,7 @@ def _run_sft(cfg: TrainConfig, where: str, sft_dir: Path, progress: bool, main: 
     from .sft import sft
 
     s = cfg.sft
+    assert s.data is not None  # called only with [sft] data
     partial = sft_dir.with_name(sft_dir.name + ".partial")
     if main and partial.exists():
         shutil.rmtree(partial)
@@ -739,7 +740,7 @@ def write_report(out: Path, cfg: TrainConfig, resolved: dict, label: str, eval_s
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
 
     fig, axes = plt.subplots(1, len(frames), figsize=(5.5 * len(frames), 4), squeeze=False)
-    for ax, (name, (base, after)) in zip(axes[0], frames.items()):
+    for ax, (name, (base, after)) in zip(axes[0], frames.items(), strict=True):
         plot_passk_before_after(base, after, ax=ax)
         ax.set_title(f"{DISPLAY[name]} ({len(eval_sets[name])} tasks, n={n})")
     fig.suptitle(f"{label}: baseline vs w/cRLHF")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,9 @@ import pandas as pd
 from .crowd import CrowdModel
 from .loop import check_programs, checked_tasks, crowd_posteriors
 from .reward import SHAPES, SOURCES, RewardInputs, rewards
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 __all__ = ["trl_dataset", "CrowdReward"]
 
@@ -121,7 +125,7 @@ class CrowdReward:
             raise ValueError(f"sandbox_timeout must be a number > 0, got {sandbox_timeout!r}")
         self.tasks = tasks
         self.by_id = {t.task_id: t for t in tasks}
-        self.by_prompt = {}
+        self.by_prompt: dict[str, Task] = {}
         for t in tasks:
             self.by_prompt.setdefault(t.prompt, t)
         self.crowd, self.crowd_model = crowd, crowd_model
@@ -170,9 +174,10 @@ class CrowdReward:
         self.calls += 1
         if n == 0:
             return []
-        cut = [t.truncate(_text(c)) for t, c in zip(tasks, completions)]
+        cut = [t.truncate(_text(c)) for t, c in zip(tasks, completions, strict=True)]
         pids = [f"trl-{self.tag}-c{call}-{j}" for j in range(n)]
-        checked = dict(zip(pids, check_programs(tasks, cut, self.sandbox_timeout, self.crowd_model.count_blank)))
+        checked = dict(zip(pids, check_programs(tasks, cut, self.sandbox_timeout, self.crowd_model.count_blank),
+                           strict=True))
         rng = np.random.default_rng([self.seed, call])
         labelled = {p: c.truth for p, c in checked.items() if len(c.truth)}
         labels = self.crowd.label_programs(labelled, k=self.labels_per_program, rng=rng) if labelled else \

@@ -61,7 +61,7 @@ def postgres_url():
     server = TemporaryPostgres(durable=False)
     try:
         url = server.start()
-    except Exception as exc:  # noqa: BLE001 - report why, then skip or fail
+    except Exception as exc:  # report why, then skip or fail
         server.stop()
         reason = f"could not start a throwaway PostgreSQL cluster: {exc}"
         if required:

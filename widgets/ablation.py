@@ -50,7 +50,7 @@ def _svg_curve(curve: pd.DataFrame, tau: float, width: int = 320, height: int = 
 
     paths = []
     for col, colour in (("line_accuracy", "#2e7d32"), ("score_mae", "#d32f2f")):
-        pts = [xy(x, y) for x, y in zip(curve["tau"], curve[col]) if np.isfinite(y)]
+        pts = [xy(x, y) for x, y in zip(curve["tau"], curve[col], strict=True) if np.isfinite(y)]
         if pts:
             paths.append(f"<polyline fill='none' stroke='{colour}' stroke-width='1.5' points='"
                          + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + "'/>")
@@ -62,7 +62,8 @@ def _svg_curve(curve: pd.DataFrame, tau: float, width: int = 320, height: int = 
              f"<text x='{width - 30}' y='{height - 4}' font-size='10'>1</text>"
              f"<text x='{pad_l + 40}' y='{height - 4}' font-size='10' fill='#2e7d32'>line accuracy</text>"
              f"<text x='{pad_l + 130}' y='{height - 4}' font-size='10' fill='#d32f2f'>score MAE</text>")
-    return f"<svg width='{width}' height='{height}' role='img' aria-label='accuracy against tau'>{frame}{''.join(paths)}</svg>"
+    return (f"<svg width='{width}' height='{height}' role='img' aria-label='accuracy against tau'>"
+            f"{frame}{''.join(paths)}</svg>")
 
 
 class ThresholdExplorer(W.VBox):
@@ -92,11 +93,12 @@ class ThresholdExplorer(W.VBox):
                 gold = g if len(g) else None
             if programs is None:
                 progs = store.programs(text=True)
-                programs = dict(zip(progs["program_id"], progs["program"]))
+                programs = dict(zip(progs["program_id"], progs["program"], strict=True))
             if prompts is None:
                 prompts = store.program_prompts()
         if not isinstance(labels, pd.DataFrame):
-            raise TypeError(f"labels must be a label frame or a LabelStore, got {type(labels).__name__} (field 'labels')")
+            raise TypeError(f"labels must be a label frame or a LabelStore, got {type(labels).__name__} "
+                            "(field 'labels')")
         self.labels, self.truth, self.gold, self.programs, self.prompts = labels, truth, gold, programs, prompts
         start = CrowdModel(**model_kwargs)  # the model's own checks and defaults
         self._fixed = {k: v for k, v in model_kwargs.items()
@@ -107,13 +109,15 @@ class ThresholdExplorer(W.VBox):
                                  readout_format=".2f", style=style, layout=lay)
         self.lam = W.FloatLogSlider(value=max(start.lam, 1e-5), base=10, min=-5, max=0, step=0.05, description="lam",
                                     readout_format=".4f", style=style, layout=lay, continuous_update=False)
-        self.nu = W.FloatSlider(value=start.nu, min=start.p_min, max=start.p_max, step=0.01, description="nu (p_i start)",
+        self.nu = W.FloatSlider(value=start.nu, min=start.p_min, max=start.p_max, step=0.01,
+                                description="nu (p_i start)",
                                 style=style, layout=lay, continuous_update=False)
         self.gold_certainty = W.FloatSlider(value=start.gold_certainty, min=0.51, max=0.999, step=0.001,
                                             description="gold_certainty", readout_format=".3f", style=style,
                                             layout=lay, continuous_update=False)
         self.leave_one_out = W.Checkbox(value=start.leave_one_out, description="leave one out", indent=False)
-        self.reliability = W.ToggleButtons(options=list(RELIABILITY_METHODS), value=start.reliability, description="p_i rule",
+        self.reliability = W.ToggleButtons(options=list(RELIABILITY_METHODS), value=start.reliability,
+                                           description="p_i rule",
                                            style={"description_width": "110px", "button_width": "60px"})
         self.shape = W.ToggleButtons(options=list(SHAPES), value=shape, description="reward shape",
                                      style={"description_width": "110px", "button_width": "80px"})
@@ -155,7 +159,8 @@ class ThresholdExplorer(W.VBox):
             self.n_replays += 1
         lines = self.result.lines
         if self.gold is not None:  # gold programs calibrate; they are not what the crowd scores
-            lines = lines[~lines["program_id"].isin(set(self.result.scores.loc[self.result.scores["gold"], "program_id"]))]
+            scores = self.result.scores
+            lines = lines[~lines["program_id"].isin(set(scores.loc[scores["gold"], "program_id"]))]
         tau, shape = float(self.tau.value), self.shape.value
         where = {"prompts": self.prompts, "programs": self.programs}
         self.scores = program_scores(lines, tau, shape, **where)
@@ -169,6 +174,7 @@ class ThresholdExplorer(W.VBox):
             self.curve = threshold_curve(lines, self.truth, TAUS, shape, **where)
             here = threshold_curve(lines, self.truth, [tau], shape, **where).iloc[0]
             self.metrics.update(line_accuracy=float(here["line_accuracy"]), score_mae=float(here["score_mae"]))
+        assert self.model is not None  # made with the result
         rel = self.model.reliabilities
         self.metrics.update(p_min=float(rel.min()) if len(rel) else float("nan"),
                             p_max=float(rel.max()) if len(rel) else float("nan"))
@@ -193,7 +199,8 @@ class ThresholdExplorer(W.VBox):
                      ("score MAE vs true share correct", f"{m['score_mae']:.3f}")]
         rows += [("p_i range", f"{m['p_min']:.3f} &ndash; {m['p_max']:.3f}")]
         self.summary.value = ("<table class='crlhf-explorer-summary' style='font-size:12px;margin-left:12px'>"
-                              + "".join(f"<tr><td>{k}</td><td style='text-align:right;padding-left:8px'><b>{v}</b></td></tr>"
+                              + "".join(f"<tr><td>{k}</td>"
+                                        f"<td style='text-align:right;padding-left:8px'><b>{v}</b></td></tr>"
                                         for k, v in rows) + "</table>")
         self.histogram.value = _svg_histogram(self.scores["score"].to_numpy(dtype=float),
                                               label=f"score s ({m['shape']})")

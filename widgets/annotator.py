@@ -109,7 +109,7 @@ class LineAnnotator(anywidget.AnyWidget):
     @property
     def n_labelled(self) -> int:
         """Lines to label that have a label."""
-        return sum(1 for c, lab in zip(self._counted(), self.labels) if c and lab)
+        return sum(1 for c, lab in zip(self._counted(), self.labels, strict=False) if c and lab)
 
     def labelled(self) -> list[tuple[int, int]]:
         """``(line, label)`` of every labelled line (0-based lines)."""

@@ -5,8 +5,9 @@ them to the log it holds, and brings the crowd model up to date with
 ``crlhf.crowd.IncrementalReplay`` (the incremental form of ``replay_log``, the replay of
 ``LabelStore.replay``: the latest label of each annotator for each line, programs in order
 of their first label, registered annotators first, gold programs calibrating), which replays
-only from the first program whose labels changed. Nothing is recomputed when nothing changed. A background thread refreshes about once a second
-(``interval``), so the kernel stays free; :meth:`refresh` does one refresh by hand.
+only from the first program whose labels changed. Nothing is recomputed when nothing changed. A
+background thread refreshes about once a second (``interval``), so the kernel stays free;
+:meth:`refresh` does one refresh by hand.
 
 Views: the progress of the store's newest round (the round the RL loop waits on: how many of
 its programs have ``labels_per_program`` annotators, ``LabelStore.round_progress``), a per-line
@@ -113,7 +114,8 @@ class CrowdDashboard(W.VBox):
         self.round_table = W.HTML()
         self.program = W.Dropdown(description="Program", options=[], layout=W.Layout(width="340px"))
         self.follow = W.Checkbox(value=program_id is None, description="follow the newest labels", indent=False)
-        self.live = W.ToggleButton(value=False, description="Live", icon="refresh", tooltip="refresh about once a second")
+        self.live = W.ToggleButton(value=False, description="Live", icon="refresh",
+                                   tooltip="refresh about once a second")
         self.heatmap = W.HTML()
         self.trajectories = W.Image(format="png", layout=W.Layout(max_width="640px"))
         self.board = W.HTML()
@@ -167,7 +169,7 @@ class CrowdDashboard(W.VBox):
         while not self._stop.wait(self.interval):
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - a dashboard must keep going; show what failed
+            except Exception:  # a dashboard must keep going; show what failed
                 self.error = traceback.format_exc(limit=3)
                 self.status.value = f"<span style='color:#d32f2f'>refresh failed: {html.escape(self.error)}</span>"
 
@@ -197,7 +199,7 @@ class CrowdDashboard(W.VBox):
                 missing = set(new["program_id"].unique()) - self._texts.keys()
                 if missing:
                     progs = self.store.programs(text=True)
-                    self._texts.update(zip(progs["program_id"], progs["program"]))
+                    self._texts.update(zip(progs["program_id"], progs["program"], strict=True))
                     self._name_programs(progs)
                     self._prompts = self.store.program_prompts()
                     gold_ids = set(progs.loc[progs["gold"], "program_id"])
@@ -230,10 +232,11 @@ class CrowdDashboard(W.VBox):
     def _name_programs(self, progs: pd.DataFrame) -> None:
         """Readable names (``program_name``) of the programs in ``progs``, unique in the list."""
         names = {pid: program_name(pid, None if pd.isna(tid) else tid, None if pd.isna(r) else int(r), bool(g))
-                 for pid, tid, r, g in zip(progs["program_id"], progs["task_id"], progs["round_id"], progs["gold"])}
+                 for pid, tid, r, g in zip(progs["program_id"], progs["task_id"], progs["round_id"], progs["gold"],
+                                           strict=True)}
         repeated = pd.Series(list(names.values())).duplicated(keep=False).to_numpy()
         self._display = {pid: f"{name} ({pid})" if rep else name
-                         for (pid, name), rep in zip(names.items(), repeated)}
+                         for (pid, name), rep in zip(names.items(), repeated, strict=True)}
 
     def name_of(self, program_id: str) -> str:
         """The readable name the dashboard shows for ``program_id``."""
@@ -255,7 +258,8 @@ class CrowdDashboard(W.VBox):
         shown = order.head(self.top)
         cell = "padding:2px 10px"
         rows = []
-        for name, pid, n, ok in zip(shown["name"], shown["program_id"], shown["n_annotators"], shown["complete"]):
+        for name, pid, n, ok in zip(shown["name"], shown["program_id"], shown["n_annotators"], shown["complete"],
+                                    strict=True):
             width = 100 * min(int(n), k) / k
             bar = (f"<div style='width:120px;height:9px;background:#e0e0e0;border-radius:2px'>"
                    f"<div style='width:{width:.0f}%;height:9px;border-radius:2px;"
@@ -274,6 +278,7 @@ class CrowdDashboard(W.VBox):
 
     # ------------------------------------------------------------------ views
     def _update_programs(self) -> None:
+        assert self.result is not None  # called by the refresh that read one
         lines = self.result.lines
         pids = list(pd.unique(lines["program_id"])) if len(lines) else []
         if pids != self.program_ids:
@@ -340,7 +345,7 @@ class CrowdDashboard(W.VBox):
 
     def _render_heatmap(self) -> None:
         pid = self.program.value
-        if pid is None or self.result is None:
+        if pid is None or self.result is None or self.model is None:
             self.heatmap.value = "<i>No labels yet.</i>"
             return
         frame = self.posteriors_of(pid)
@@ -356,8 +361,8 @@ class CrowdDashboard(W.VBox):
         marks = {1: ("#2ea043", "&#10003;"), -1: ("#da3633", "&#10007;")}
         votes = frame[names].to_numpy() if names else np.zeros((len(frame), 0), dtype=np.int64)
         for j, (line, code, post, counted) in enumerate(zip(frame["line"], frame["code"], frame["posterior"],
-                                                            frame["scored"])):
-            cells = "".join("<td style='text-align:center;color:%s'>%s</td>" % marks.get(int(v), ("#999", ""))
+                                                            frame["scored"], strict=True)):
+            cells = "".join("<td style='text-align:center;color:{}'>{}</td>".format(*marks.get(int(v), ("#999", "")))
                             for v in votes[j])
             cell = (f"<td style='background:{_colour(post)};text-align:right;padding:0 6px'>{post:.3f}</td>"
                     if counted else "<td></td>")
@@ -366,7 +371,8 @@ class CrowdDashboard(W.VBox):
         gold = " (gold)" if pid in self._gold_ids and not self.name_of(pid).startswith("gold") else ""
         self.heatmap.value = (
             f"<div class='crlhf-heatmap' data-program-id='{html.escape(pid)}'>"
-            f"<div><b title='{html.escape(pid)}'>{html.escape(self.name_of(pid))}</b>{gold}: score s = {row['share']:.3f} "
+            f"<div><b title='{html.escape(pid)}'>{html.escape(self.name_of(pid))}</b>{gold}: "
+            f"score s = {row['share']:.3f} "
             f"({int(round(row['share'] * row['k']))} of {int(row['k'])} scored lines above tau = {tau:g}); "
             f"all correct {row['all_correct']:.0f}, product {row['product']:.3f}; "
             f"{len(names)} annotator(s)</div>"
@@ -375,6 +381,7 @@ class CrowdDashboard(W.VBox):
             + "".join(body) + "</table></div>")
 
     def _render_board(self) -> None:
+        assert self.model is not None  # called by the refresh that made one
         b = self.leaderboard.head(self.top)
         cap = self.model.p_max
         at_cap = self.leaderboard["reliability"].to_numpy() >= cap - 1e-9
@@ -410,6 +417,7 @@ class CrowdDashboard(W.VBox):
 
         from crlhf.plots import plot_reliabilities
 
+        assert self.model is not None  # called by the refresh that made one
         fig = Figure(figsize=(7, 3.6), dpi=72)
         FigureCanvasAgg(fig)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.9)

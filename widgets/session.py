@@ -21,7 +21,7 @@ import uuid
 
 import ipywidgets as W
 
-from crlhf.store import NEWEST, Ack, LabelStore
+from crlhf.store import NEWEST, Ack, LabelStore, Program
 
 from .annotator import LineAnnotator
 
@@ -68,10 +68,11 @@ class AnnotationSession(W.VBox):
         self.model_kwargs = dict(model_kwargs or {})
         self.poll = None if poll is None else float(poll)
         self.acks: list[Ack] = []
-        self.program = None  # the crlhf.store.Program on show
+        self.program: Program | None = None  # on show
         self.n_done = 0
         self.rounds_seen: list[int | None] = []  # the rounds whose programs were shown, in order
-        self._submission, self._attempt, self._attempted = "", 0, None
+        self._submission, self._attempt = "", 0
+        self._attempted: list[tuple[int, int]] | None = None
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._waiter: threading.Thread | None = None
@@ -95,7 +96,9 @@ class AnnotationSession(W.VBox):
     # ------------------------------------------------------------------ the queue
     def current_round(self) -> int | None:
         """The round the queue serves now (``None``: every round)."""
-        return self.store.head()[0] if self.round_id == NEWEST else self.round_id
+        if self.round_id == NEWEST:
+            return self.store.head()[0]
+        return None if self.round_id is None else int(self.round_id)
 
     def _show_progress(self, round_id: int | None) -> None:
         done, total = self.store.queue_progress(self.annotator, n_gold=self.n_gold, round_id=round_id)
@@ -159,7 +162,7 @@ class AnnotationSession(W.VBox):
                 head = now
                 if self.check_for_programs():
                     return
-            except Exception as exc:  # noqa: BLE001 - shown on the page; the next check tries again
+            except Exception as exc:  # shown on the page; the next check tries again
                 self.line_annotator.message = (f"Could not check for new programs ({type(exc).__name__}: "
                                                f"{exc}); trying again.")
                 self.line_annotator.message_kind = "error"
@@ -207,6 +210,8 @@ class AnnotationSession(W.VBox):
 
     def _save(self) -> Ack | None:
         ann, prog = self.line_annotator, self.program
+        if prog is None:
+            raise ValueError("no program on show: the queue is empty")
         labelled = ann.labelled()
         if labelled != self._attempted:  # changed labels are a new write, a plain retry is not
             self._attempt, self._attempted = self._attempt + 1, labelled
@@ -214,7 +219,7 @@ class AnnotationSession(W.VBox):
                  "client_label_id": f"{self._submission}-{self._attempt}-{line}"} for line, lab in labelled]
         try:
             ack = self.store.add_labels(self._token, rows)
-        except Exception as exc:  # noqa: BLE001 - shown to the annotator, who retries
+        except Exception as exc:  # shown to the annotator, who retries
             with ann.hold_sync():
                 ann.submitted = False
                 ann.message = f"Could not save ({type(exc).__name__}: {exc}). Press Enter to try again."

@@ -27,7 +27,8 @@ import numbers
 import re
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -79,8 +80,9 @@ class LabelStore:
                              "(field 'sqlite_synchronous')")
         if not (isinstance(busy_timeout, numbers.Real) and busy_timeout >= 0):
             raise ValueError(f"busy_timeout must be a number of seconds >= 0, got {busy_timeout!r}")
-        self._db = Database(self.url, schema, float(busy_timeout), sync, echo)
-        self._read, self._write = self._db.read, self._db.write
+        self._db: Database = Database(self.url, schema, float(busy_timeout), sync, echo)
+        self._read: Callable[[], AbstractContextManager[sa.Connection]] = self._db.read
+        self._write: Callable[..., AbstractContextManager[sa.Connection]] = self._db.write
         self._n_lines: dict[str, int] = {}  # programs never change: their line counts are cached
         self._db.ensure_schema(create)
 
@@ -114,7 +116,7 @@ class LabelStore:
         now = time.time()
         a = annotators_table
         with self._write(serial=True) as conn:
-            taken = []
+            taken: list[str] = []
             for chunk in _chunks(names):
                 taken += conn.execute(sa.select(a.c.annotator).where(a.c.annotator.in_(chunk))).scalars().all()
             if taken:
@@ -186,7 +188,7 @@ class LabelStore:
         t_ = tasks_table
         now = time.time()
         with self._write(serial=True) as conn:
-            known = {}
+            known: dict[str, str] = {}
             for chunk in _chunks(list(by_id)):
                 known.update(conn.execute(sa.select(t_.c.task_id, t_.c.prompt)
                                           .where(t_.c.task_id.in_(chunk))).all())
@@ -404,14 +406,14 @@ class LabelStore:
                 raise ValueError(f"labels name annotator {sorted(map(str, others))[0]!r}, but the token belongs "
                                  f"to {annotator!r} (field 'annotator'): write with your own token")
             n_lines = self._lines_of(conn, pids)
-            for i, (pid, line) in enumerate(zip(pids, lines)):
+            for i, (pid, line) in enumerate(zip(pids, lines, strict=True)):
                 if not 0 <= line < n_lines[pid]:
                     raise ValueError(f"labels[{i}]: line {line} is out of range for program {pid!r} of "
                                      f"{n_lines[pid]} lines (field 'line')")
             if not rows:
                 return Ack(annotator, (), 0, 0, now)
             values = [{"program_id": p, "line": li, "annotator": annotator, "label": lb, "time": now,
-                       "client_label_id": c} for p, li, lb, c in zip(pids, lines, labs, cids)]
+                       "client_label_id": c} for p, li, lb, c in zip(pids, lines, labs, cids, strict=True)]
             if self.dialect == "postgresql":
                 # Appends take turns until commit, so label_id order is commit order, as on
                 # SQLite: a reader that saw label_id k never later finds a new label below k,
@@ -453,7 +455,7 @@ class LabelStore:
         """
         lab, p = labels_table, programs_table
         cols = [lab.c.program_id, lab.c.line, lab.c.annotator, lab.c.label, lab.c.time, lab.c.label_id]
-        conds = []
+        conds: list[sa.ColumnElement[bool]] = []
         if program_ids is not None:
             pids = [program_ids] if isinstance(program_ids, str) else list(program_ids)
             conds.append(lab.c.program_id.in_(pids))

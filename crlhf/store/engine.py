@@ -12,15 +12,18 @@ advisory locks serialise schema creation, set-up writes and label appends (:func
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 try:
-    import fcntl
+    fcntl: ModuleType | None = importlib.import_module("fcntl")
 except ImportError:  # not POSIX: SQLite's busy timeout alone queues the writers
     fcntl = None
 
@@ -84,7 +87,7 @@ def make_engine(u: sa.engine.URL, schema: str | None, busy_timeout: float, synch
     PostgreSQL, ``schema`` as the search path."""
     if u.get_backend_name() == "sqlite":
         memory = u.database in (None, "", ":memory:")
-        kw = {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
+        kw: dict[str, Any] = {"connect_args": {"timeout": busy_timeout, "check_same_thread": False}}
         if memory:
             kw["poolclass"] = sa.pool.StaticPool
         engine = sa.create_engine(u, echo=echo, **kw)
@@ -128,6 +131,7 @@ class WriteLock:
         self.path, self.timeout = path, timeout
 
     def acquire(self) -> int | None:
+        assert fcntl is not None  # write_lock_for makes a WriteLock only where flock exists
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError:
@@ -141,9 +145,11 @@ class WriteLock:
             os.close(fd)
             raise
         # contended: a helper thread blocks in flock, so that this wait can time out
-        got, state, mutex = threading.Event(), {"abandoned": False, "error": None}, threading.Lock()
+        state: dict[str, Any] = {"abandoned": False, "error": None}
+        got, mutex = threading.Event(), threading.Lock()
 
         def wait():
+            assert fcntl is not None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError as exc:
@@ -213,7 +219,7 @@ class Database:
                         conn.execute(PG_XACT_LOCK, {"k": self.pg_keys["setup"]})
                     yield conn
         finally:
-            if fd is not None:
+            if fd is not None and self.write_lock is not None:
                 self.write_lock.release(fd)
 
     def ensure_schema(self, create: bool) -> None:

@@ -65,7 +65,7 @@ def dataset(store, model: CrowdModel | None, round_id: int | None, min_annotator
     scores = program_scores(result.lines, fitted.tau, shape,
                             prompts={x: r[3] for x, r in info.items() if r[3] is not None},
                             programs={x: r[4] for x, r in info.items()})
-    gold_of = dict(zip(result.scores["program_id"], result.scores["gold"].to_numpy(dtype=bool)))
+    gold_of = dict(zip(result.scores["program_id"], result.scores["gold"].to_numpy(dtype=bool), strict=True))
     counts = store.labels()[["program_id", "annotator"]].drop_duplicates().groupby("program_id").size()
     pids = scores["program_id"].to_numpy()
     frame = pd.DataFrame({
@@ -99,8 +99,8 @@ def export_dataset(store, path, format: str | None, dataset_kwargs: dict) -> Pat
         columns = {c: [None if pd.isna(v) else (v.item() if isinstance(v, np.generic) else v)
                        for v in frame[c].astype(object)] for c in frame.columns}
         with open(path, "w", encoding="utf-8") as fh:
-            for values in zip(*columns.values()):
-                fh.write(json.dumps(dict(zip(columns, values)), ensure_ascii=False) + "\n")
+            for values in zip(*columns.values(), strict=True):
+                fh.write(json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False) + "\n")
     else:
         if importlib.util.find_spec("pyarrow") is None:
             raise ImportError("Parquet export needs pyarrow: pip install pyarrow")

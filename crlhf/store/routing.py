@@ -38,9 +38,9 @@ def counts(store, program_ids: Iterable[str] | None) -> pd.DataFrame:
         lines = sa.select(lab.c.program_id, lab.c.annotator, lab.c.line)
         if cond is not None:
             lines = lines.where(cond)
-        lines = lines.group_by(lab.c.program_id, lab.c.annotator, lab.c.line).subquery()
-        return (sa.select(lines.c.program_id, sa.func.count(sa.distinct(lines.c.annotator)), sa.func.count())
-                .group_by(lines.c.program_id))
+        per_line = lines.group_by(lab.c.program_id, lab.c.annotator, lab.c.line).subquery()
+        return (sa.select(per_line.c.program_id, sa.func.count(sa.distinct(per_line.c.annotator)), sa.func.count())
+                .group_by(per_line.c.program_id))
 
     with store._read() as conn:
         if program_ids is None:
@@ -185,11 +185,11 @@ def least_certain(store, candidates, model: CrowdModel | None, model_kwargs: dic
     texts = {pid: text for pid, text, _ in candidates}
     log = store.labels(program_ids=list(texts)) if log is None else log[log["program_id"].isin(texts)]
     frozen = copy.deepcopy(model).add_annotators(list(dict.fromkeys(log["annotator"])))
-    labelled = list(dict.fromkeys(log["program_id"]))
-    lines = frozen.assess_log(log[[*LABEL_COLUMNS, "order"]], programs={pid: texts[pid] for pid in labelled})
+    in_order = list(dict.fromkeys(log["program_id"]))
+    lines = frozen.assess_log(log[[*LABEL_COLUMNS, "order"]], programs={pid: texts[pid] for pid in in_order})
     lines = lines[lines["counted"].to_numpy(dtype=bool)]
     certainty = (lines["posterior"] - 0.5).abs().groupby(lines["program_id"], sort=False).min().to_dict()
-    labelled = set(labelled)
+    labelled = set(in_order)
 
     def key(item):
         rank, (pid, text, _) = item  # candidates come fewest annotators first, then oldest

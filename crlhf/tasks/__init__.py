@@ -7,6 +7,8 @@ programs (``make_gold``) and line truth (``line_truth``) for the crowd live in `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .base import Task, TaskFormatError
 from .gold import GoldProgram, make_gold, make_gold_many, mutants
 from .humaneval import load_humaneval
@@ -15,7 +17,8 @@ from .minicode import load_minicode
 from .truth import line_truth
 from .xlcost import load_xlcost
 
-LOADERS = {"humaneval": load_humaneval, "mbpp": load_mbpp, "xlcost": load_xlcost, "minicode": load_minicode}
+LOADERS: dict[str, Callable[..., list[Task]]] = {"humaneval": load_humaneval, "mbpp": load_mbpp,
+                                                 "xlcost": load_xlcost, "minicode": load_minicode}
 
 
 def load_tasks(name: str, **options) -> list[Task]:

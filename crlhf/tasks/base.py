@@ -21,7 +21,8 @@ import json
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any, Literal, overload
 
 __all__ = ["HUMANEVAL_STOP", "TaskFormatError", "Task", "read_jsonl", "require", "require_str_list", "normalise_code",
            "parse"]
@@ -35,7 +36,7 @@ HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
 class TaskFormatError(ValueError):
     """A malformed task file: the message names the file, the line and the field."""
 
-    def __init__(self, path: str, line: int | None, field_name: str | None, problem: str):
+    def __init__(self, path: str | os.PathLike, line: int | None, field_name: str | None, problem: str):
         self.path, self.line, self.field = str(path), line, field_name
         where = self.path if line is None else f"{self.path}, line {line}"
         what = f"field {field_name!r}: " if field_name else ""
@@ -157,6 +158,10 @@ def normalise_code(code: str) -> str:
     return "\n".join(out).strip("\n") + "\n"
 
 
+@overload
+def parse(code: str, mode: Literal["exec"] = "exec") -> ast.Module: ...
+@overload
+def parse(code: str, mode: str) -> ast.AST: ...
 def parse(code: str, mode: str = "exec") -> ast.AST:
     """``ast.parse`` without the warnings old code gives (invalid escape sequences)."""
     with warnings.catch_warnings():

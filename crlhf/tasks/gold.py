@@ -24,7 +24,7 @@ import copy
 import random
 import warnings
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from .base import Task, parse
 from .truth import blame_gap
@@ -154,7 +154,7 @@ def _droppable(stmt) -> bool:
     return isinstance(stmt, simple) and not _is_docstring(stmt) and stmt.lineno == stmt.end_lineno
 
 
-def _apply(lines: list[str], node, replacement) -> tuple[list[str], int] | None:
+def _apply(lines: list[str], node, replacement) -> tuple[list[str], int | None] | None:
     """The edited lines and the wrong line's index; None if the edit is not a one-line edit."""
     if node.lineno != node.end_lineno:
         return None
@@ -190,7 +190,8 @@ def mutants(task: Task, seed: int = 0) -> list[GoldProgram]:
     tree = parse(program)
     lines = program.splitlines()
     scopes = _scopes(tree)
-    seen, by_kind = {program}, {m: [] for m in MUTATIONS}
+    seen = {program}
+    by_kind: dict[str, list] = {m: [] for m in MUTATIONS}
     for mutation, node, replacement in _edits(tree, scopes):
         if getattr(node, "lineno", 0) - 1 < start:
             continue
@@ -231,7 +232,7 @@ def make_gold_many(tasks: Sequence[Task], n: int = 5, seed: int = 0, timeout: fl
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
     refs = check_many([t.check_item(t.reference) for t in tasks], timeout=timeout, progress=progress)
-    pending = [mutants(t, seed) if r.passed else [] for t, r in zip(tasks, refs)]
+    pending = [mutants(t, seed) if r.passed else [] for t, r in zip(tasks, refs, strict=True)]
     gold: list[list[GoldProgram]] = [[] for _ in tasks]
     while True:
         batch = []
@@ -243,7 +244,7 @@ def make_gold_many(tasks: Sequence[Task], n: int = 5, seed: int = 0, timeout: fl
             return gold
         results = check_many([tasks[i].item_for_program(m.program) for i, m in batch], timeout=timeout,
                              progress=progress)
-        for (i, m), result in zip(batch, results):
+        for (i, m), result in zip(batch, results, strict=True):
             if not result.passed and len(gold[i]) < n:
                 gold[i].append(m)
 

@@ -32,7 +32,8 @@ def load_humaneval(path: str | os.PathLike | None = None) -> list[Task]:
     """HumanEval tasks from ``path`` (``.jsonl`` or ``.jsonl.gz``; default: the bundled file)."""
     path = os.fspath(path) if path is not None else default_path()
     opener = gzip.open if path.endswith(".gz") else open
-    tasks, seen = [], {}
+    tasks: list[Task] = []
+    seen: dict[str, int] = {}
     for line, row in read_jsonl(path, opener):
         values = {name: require(row, name, str, path, line) for name in FIELDS}
         tid = values["task_id"]

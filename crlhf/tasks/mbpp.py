@@ -40,7 +40,8 @@ def split_of(task_id: int) -> str | None:
 def read_rows(path: str | os.PathLike) -> list[tuple[int, dict]]:
     """Validated ``(line, row)`` pairs of an MBPP JSONL file in the original release format."""
     path = os.fspath(path)
-    rows, seen = [], {}
+    rows: list[tuple[int, dict]] = []
+    seen: dict[str, int] = {}
     for line, row in read_jsonl(path):
         rows.append((line, _check_row(row, path, line, seen)))
     if not rows:
@@ -133,7 +134,7 @@ def asserts_of(row: dict) -> str:
     return "\n".join(p for p in parts if p.strip()) + "\n"
 
 
-def tested_function(code: str, tests: list[str]) -> ast.FunctionDef:
+def tested_function(code: str, tests: list[str]) -> ast.FunctionDef | ast.AsyncFunctionDef:
     """The top-level function of ``code`` that the tests call."""
     called = set()
     for t in tests:

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .base import HUMANEVAL_STOP, Task
 
@@ -44,7 +45,7 @@ class Variant:
     code: str
     phrases: tuple[str, ...]
     params: tuple = (None,)
-    fn: Callable[[Any, Any], Any] = None
+    fn: Callable[[Any, Any], Any] | None = None
 
 
 def _ints(lo, hi):
@@ -325,10 +326,11 @@ def _draw_input(rng: random.Random, kind: Kind, spec: Spec):
 
 
 def _semantics(kind: Kind, spec: Spec) -> Callable:
-    var = kind.variants[spec.variant]
+    fn = kind.variants[spec.variant].fn
+    assert fn is not None, f"{kind.name} variant {spec.variant} has no semantics"
     if kind.name in ("minmax", "adjacent"):
-        return var.fn
-    return lambda v: var.fn(v, spec.param)
+        return fn
+    return lambda v: fn(v, spec.param)
 
 
 PITFALLS = {
@@ -373,8 +375,9 @@ def make_cases(rng: random.Random, spec: Spec) -> list[tuple[Any, Any]] | None:
     """
     kind = KINDS[spec.kind]
     test = _semantics(kind, spec)
-    pool, seen = [], set()
-    fixed = [[]] if kind.inputs == "ints" else []
+    pool: list[tuple] = []
+    seen: set = set()
+    fixed: list[list[int]] = [[]] if kind.inputs == "ints" else []
     if kind.inputs in ("ints", "nonempty") and isinstance(spec.param, int):
         fixed += [[spec.param + k] * n for k in (-1, 0, 1) for n in (1, 2)]
     for attempt in range(80):
@@ -394,7 +397,7 @@ def make_cases(rng: random.Random, spec: Spec) -> list[tuple[Any, Any]] | None:
     while len(chosen) < N_CASES:
         outputs = {repr(pool[i][1]) for i in chosen}
 
-        def gain(i):
+        def gain(i, open_misses=open_misses, outputs=outputs):
             caught = sum(m[i] for m in open_misses)
             return (caught, repr(pool[i][1]) not in outputs, tiebreak[i])
 

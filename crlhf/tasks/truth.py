@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from .base import Task
 
@@ -114,7 +114,8 @@ def line_truth(program: str, task: Task, known_correct: Sequence[str] = (), pass
         matched = sum(block.size for block in matcher.get_matching_blocks())
         if best is None or matched > best[0]:
             best = (matched, matcher)
-    for tag, a1, a2, b1, b2 in best[1].get_opcodes():
+    assert best is not None  # the reference program is always compared
+    for tag, a1, a2, _b1, _b2 in best[1].get_opcodes():
         if tag in ("replace", "delete"):
             for k in range(a1, a2):
                 truth[idx[k]] = -1

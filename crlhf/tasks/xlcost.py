@@ -33,7 +33,9 @@ _SPLIT_NAMES = {"train": ("train",), "validation": ("val", "valid", "validation"
 
 def detokenize(code: str) -> str:
     """XLCoST token stream (``NEW_LINE``/``INDENT``/``DEDENT``) -> Python source lines."""
-    lines, current, depth = [], [], 0
+    lines: list[str] = []
+    current: list[str] = []
+    depth = 0
     for tok in code.split():
         if tok == "NEW_LINE":
             if current:
@@ -65,7 +67,7 @@ def _pair_rows(txt: Path, code: Path) -> list[tuple[int, dict]]:
         raise TaskFormatError(short, n + 1, "text" if short == txt else "code",
                               f"missing: {txt.name} has {len(texts)} lines but {code.name} has {len(codes)}")
     rows = []
-    for i, (t, c) in enumerate(zip(texts, codes), start=1):
+    for i, (t, c) in enumerate(zip(texts, codes, strict=True), start=1):
         if not t.strip():
             raise TaskFormatError(txt, i, "text", "empty")
         if not c.strip():

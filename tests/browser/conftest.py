@@ -2,9 +2,10 @@
 download), against JupyterLab and the Voila classroom server started here.
 
 The session's ``chromium`` fixture lives in ``tests/conftest.py`` (the docs site test drives the
-same browser: Playwright's sync API allows one instance at a time). They run in the default ``pytest`` run and carry the ``browser`` marker (``-m browser`` selects
-them, ``-m "not browser"`` leaves them out). Without chromium or playwright they skip with the
-reason printed, or fail when ``CRLHF_REQUIRE_BROWSER=1`` (CI sets it).
+same browser: Playwright's sync API allows one instance at a time). They run in the default
+``pytest`` run and carry the ``browser`` marker (``-m browser`` selects them, ``-m "not browser"``
+leaves them out). Without chromium or playwright they skip with the reason printed, or fail when
+``CRLHF_REQUIRE_BROWSER=1`` (CI sets it).
 
 Under load (a shared 2-core machine) they wait generously and poll for readiness instead of
 sleeping: JupyterLab as NOTES.md describes (the same idle, connected kernel on two polls 1.5 s
@@ -41,7 +42,7 @@ def snapshot(page, name: str, folder) -> None:
     try:
         page.screenshot(path=str(out / f"{name}.png"), full_page=True, timeout=30_000)
         print(f"screenshot: {out / (name + '.png')}")
-    except Exception as exc:  # noqa: BLE001 - a screenshot must not hide the real failure
+    except Exception as exc:  # a screenshot must not hide the real failure
         print(f"no screenshot ({exc})")
 
 

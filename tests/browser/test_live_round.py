@@ -122,7 +122,8 @@ def test_two_students_label_a_real_loop_round_by_round(chromium, classroom_serve
         store = LabelStore(classroom_server.db)
         progs = store.programs()
         assert store.rounds()["round_id"].tolist() == [1, 2]
-        round_of = {pid: None if pd.isna(r) else int(r) for pid, r in zip(progs["program_id"], progs["round_id"])}
+        round_of = {pid: None if pd.isna(r) else int(r)
+                    for pid, r in zip(progs["program_id"], progs["round_id"], strict=True)}
         for st in students:
             assert st.page.evaluate("window.__crlhfSamePage") == st.name and st.navigations == []  # no reload
             shown = [round_of[pid] for pid, _, _ in st.seen]

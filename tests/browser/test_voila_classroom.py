@@ -67,7 +67,7 @@ def test_two_students_label_the_same_program_at_once(chromium, classroom_server,
         frame = dash.posteriors_of("p0")
         assert frame["alice"].tolist() == [1, 1, -1, 1, 1] and frame["bob"].tolist() == [1, -1, -1, 1, -1]
         w = float(logit(0.7))  # both at nu when p0 was ingested: the posterior adds both votes
-        expect = [float(expit(w * (a + b))) for a, b in zip(frame["alice"], frame["bob"])]
+        expect = [float(expit(w * (a + b))) for a, b in zip(frame["alice"], frame["bob"], strict=True)]
         assert frame["posterior"].tolist() == pytest.approx(expect)
         assert "alice" in dash.heatmap.value and "bob" in dash.heatmap.value
 

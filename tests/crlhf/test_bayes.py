@@ -17,7 +17,7 @@ def enumerate_bayes(labels, reliabilities, prior):
     joint = {}
     for truth in (1, 0):
         like = prior if truth else 1 - prior
-        for eps, p in zip(labels, reliabilities):
+        for eps, p in zip(labels, reliabilities, strict=True):
             if eps == 0:
                 continue
             says_correct = eps == 1
@@ -174,7 +174,7 @@ def test_two_coin_posterior_by_enumeration():
 
     a, b, pi = np.array([0.9, 0.6, 0.99]), np.array([0.7, 0.95, 0.2]), 0.8
     labels = np.array([[1, 1, 1], [-1, 1, 0], [0, -1, -1], [0, 0, 0], [-1, -1, 1]])
-    for row, got in zip(labels, two_coin_posterior(labels, a, b, prior=pi)):
+    for row, got in zip(labels, two_coin_posterior(labels, a, b, prior=pi), strict=True):
         like_c = np.prod([a[i] if e > 0 else 1 - a[i] for i, e in enumerate(row) if e])
         like_w = np.prod([1 - b[i] if e > 0 else b[i] for i, e in enumerate(row) if e])
         assert got == pytest.approx(pi * like_c / (pi * like_c + (1 - pi) * like_w), rel=1e-12)

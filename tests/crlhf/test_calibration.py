@@ -11,7 +11,7 @@ for most seeds, not for one lucky seed. The seeds are fixed, so the tests are de
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -71,7 +71,7 @@ def test_eq8_on_200_gold_lines_ranks_annotators():
         # logit(p_i) = logit(nu) + lam * logit(gold_certainty) * (agreements - disagreements)
         assert ((p > P_MIN) & (p < P_MAX)).all()
         truth = log.program_id.map(gold).to_numpy()
-        agree = np.array([t[line] for t, line in zip(truth, log.line)]) == log.label.to_numpy()
+        agree = np.array([t[line] for t, line in zip(truth, log.line, strict=True)]) == log.label.to_numpy()
         margin = pd.Series(np.where(agree, 1, -1)).groupby(log.annotator.to_numpy()).sum()
         expected = logit(NU) + lam * logit(GOLD_CERTAINTY) * margin.loc[crowd.names].to_numpy()
         np.testing.assert_allclose(logit(p), expected, atol=1e-9)
@@ -96,7 +96,7 @@ def test_beta_on_1000_gold_lines_estimates_accuracy():
 
 
 # ------------------------------------------------------------------ ordinary programs, no gold
-@lru_cache(maxsize=None)
+@cache
 def ordinary(seed: int, k: int | None):
     """A crowd (10 reliable, 3 spammers, 1 adversary), the line truth of N_PROGRAMS programs, and
     the labels of ``k`` annotators per program (all 14 when ``None``)."""
@@ -210,7 +210,7 @@ def test_two_coin_on_1000_gold_lines_estimates_both_coins():
         for coin, got in (("sensitivity", model.sensitivities), ("specificity", model.specificities)):
             err = np.abs(got.loc[crowd.names].to_numpy() - true[coin].to_numpy())
             assert np.isfinite(err).all()
-            for name, e in zip(crowd.names, err):
+            for name, e in zip(crowd.names, err, strict=True):
                 hits.setdefault((name, coin), []).append(e <= 0.05)
     short = {k: sum(v) for k, v in hits.items() if sum(v) < MIN_PASSES}
     assert not short, f"coins within 0.05 on fewer than 18/20 seeds: {short}"
@@ -224,7 +224,8 @@ def test_two_coin_on_200_gold_lines_ranks_by_balanced_accuracy():
     rhos = []
     for seed in SEEDS:
         anns = [biased(f"b{i}", s, p) if s != p else reliable(f"b{i}", s)
-                for i, (s, p) in enumerate(zip(np.clip(balanced + skew, 0, 1), np.clip(balanced - skew, 0, 1)))]
+                for i, (s, p) in enumerate(zip(np.clip(balanced + skew, 0, 1), np.clip(balanced - skew, 0, 1),
+                                               strict=True))]
         crowd = Crowd(anns, seed=seed)
         log, gold = crowd.gold_log(n_gold=200 // LINES_PER_GOLD, lines=LINES_PER_GOLD, wrong_rate=0.5)
         model = CrowdModel(**TWO_COIN)

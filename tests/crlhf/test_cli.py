@@ -124,7 +124,7 @@ def test_demo_quick_trains_the_policy_and_reports_the_results_numbers(tmp_path, 
     results = json.loads((tmp_path / "results.json").read_text())
     for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
         numbers = results[key]
-        for column, text in zip(header, rows[label]):
+        for column, text in zip(header, rows[label], strict=True):
             value, lo, hi, temperature = CELL.match(text).groups()
             k = column.split()[1 if column.startswith("best") else 0][5:]
             if column.startswith("best"):
@@ -194,7 +194,8 @@ def test_demo_over_several_seeds_reports_mean_and_std_and_each_seed(tmp_path, mo
     assert cell["mean"] == pytest.approx(0.5) and cell["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
     header, _ = report_table(report)
     for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
-        for column, text in zip(header, rows[f"{label}, mean ± std"]):  # the table shows results.json's numbers
+        for column, text in zip(header, rows[f"{label}, mean ± std"],
+                                strict=True):  # the table shows results.json's numbers
             mean, std = (float(x) for x in re.match(r"^([+-]?\d+\.\d) ± (\d+\.\d)", text).groups())
             want = results["summary"][key][column]
             assert (mean, std) == pytest.approx((100 * want["mean"], 100 * want["std"]), abs=0.051)

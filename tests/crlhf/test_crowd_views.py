@@ -41,9 +41,11 @@ def test_assess_log_latest_label_wins_and_program_texts_count_lines():
     p = lines[lines.program_id == "p"]
     assert len(p) == 7 and p.counted.tolist() == [True, True, False, False, True, True, True]
     w = float(logit(0.8))
-    assert p.posterior.tolist()[:3] == pytest.approx([float(expit(w)), float(expit(2 * w)), 0.5])  # a's line 1 is +1 now
+    assert p.posterior.tolist()[:3] == pytest.approx([float(expit(w)), float(expit(2 * w)),
+                                                      0.5])  # a's line 1 is +1 now
     q = lines[lines.program_id == "q"]
-    assert len(q) == 3 and q.counted.all() and q.posterior.tolist() == pytest.approx([float(expit(-w)), 0.5, float(expit(w))])
+    assert len(q) == 3 and q.counted.all() and q.posterior.tolist() == pytest.approx(
+        [float(expit(-w)), 0.5, float(expit(w))])
     with pytest.raises(ValueError, match="not registered"):
         CrowdModel().assess_log(_log())
     with pytest.raises(ValueError, match="out of range"):
@@ -82,7 +84,8 @@ def test_threshold_curve_by_hand():
     assert (c.n_lines == 4).all() and (c.n_programs == 2).all()
     frame = truth_frame(pd.DataFrame({"program_id": ["p", "p", "p", "q", "q"], "line": [0, 1, 2, 0, 1],
                                       "label": [1, -1, -1, 1, 1]}))
-    pd.testing.assert_frame_equal(threshold_curve(lines, frame, [0.5, 0.65]), threshold_curve(lines, truth, [0.5, 0.65]))
+    pd.testing.assert_frame_equal(threshold_curve(lines, frame, [0.5, 0.65]),
+                                  threshold_curve(lines, truth, [0.5, 0.65]))
     assert len(threshold_curve(lines, truth)) == 51
     with pytest.raises(ValueError, match=r"\+1/-1"):
         truth_frame({"p": [1, 0]})

@@ -96,9 +96,9 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
     assert metrics.loc[1, "reward_mean"] == pytest.approx(rnd["reward"].mean())
     log, texts, gold = saved_log(d, 2)
     frame = log[log["program_id"].isin(set(rnd["program_id"]))][["program_id", "line", "annotator", "label"]]
-    got = dict(zip(rnd["program_id"], rnd["reward"]))
+    got = dict(zip(rnd["program_id"], rnd["reward"], strict=True))
     by_id = {t.task_id: t for t in tasks}
-    task_of = dict(zip(rnd["program_id"], (by_id[t] for t in rnd["task_id"])))
+    task_of = dict(zip(rnd["program_id"], (by_id[t] for t in rnd["task_id"]), strict=True))
     if reward == "bayes":  # s of eq (7) with the reliabilities as they stood: replay the log
         model = CrowdModel().add_annotators(json.loads((d / "annotators.json").read_text()))
         lines = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold,
@@ -116,13 +116,13 @@ def test_each_reward_source_runs_writes_the_folder_and_rewards_match_the_definit
             agg = aggregators.dawid_skene(log[["program_id", "line", "annotator", "label"]], gold=truth)
         want = {p: share_correct(agg, p, texts[p], task_of[p]) for p in got}
     else:
-        items = [by_id[t].item_for_program(texts[p]) for p, t in zip(rnd["program_id"], rnd["task_id"])]
+        items = [by_id[t].item_for_program(texts[p]) for p, t in zip(rnd["program_id"], rnd["task_id"], strict=True)]
         passed = [r.passed for r in check_many(items, progress=False)]
         if reward == "tests":
-            want = {p: float(ok) for p, ok in zip(rnd["program_id"], passed)}
+            want = {p: float(ok) for p, ok in zip(rnd["program_id"], passed, strict=True)}
         else:
             want = {}
-            for (p, t), ok in zip(zip(rnd["program_id"], rnd["task_id"]), passed):
+            for (p, t), ok in zip(zip(rnd["program_id"], rnd["task_id"], strict=True), passed, strict=True):
                 truth = np.asarray(line_truth(texts[p], by_id[t], passed=ok))
                 want[p] = share(truth == 1, generated(texts[p], by_id[t]))
     assert got == pytest.approx(want)
@@ -152,7 +152,7 @@ def test_reward_shape_and_credit(policy, tasks, tmp_path, shape, credit, monkeyp
     model = CrowdModel().add_annotators(json.loads((d / "annotators.json").read_text()))
     lines = model.replay(log[["program_id", "line", "annotator", "label", "order"]], gold=gold, programs=texts).lines
     by_id = {t.task_id: t for t in tasks}
-    for p, tid, got in zip(programs["program_id"], programs["task_id"], programs["reward"]):
+    for p, tid, got in zip(programs["program_id"], programs["task_id"], programs["reward"], strict=True):
         post = lines.loc[lines["program_id"] == p, "posterior"].to_numpy()
         assert got == pytest.approx(R.score(post, generated(texts[p], by_id[tid]), shape))
     if credit == "blame":
@@ -162,9 +162,10 @@ def test_reward_shape_and_credit(policy, tasks, tmp_path, shape, credit, monkeyp
     else:
         assert seen["advantage_weights"] is None and [len(u) for u in seen["token_rewards"]] == seen["lengths"]
         # the baseline is 'none': each program's return (dense + last token) is its score
-        totals = [float(np.sum(u)) + s for u, s in zip(seen["token_rewards"], seen["scores"])]
+        totals = [float(np.sum(u)) + s for u, s in zip(seen["token_rewards"], seen["scores"], strict=True)]
         assert totals == pytest.approx(programs["reward"].tolist())
-    with pytest.raises(ValueError, match=r"LoopConfig.reward_shape must be one of \('share', 'all_correct', 'product'\)"):
+    with pytest.raises(ValueError,
+                       match=r"LoopConfig.reward_shape must be one of \('share', 'all_correct', 'product'\)"):
         LoopConfig(reward_shape="mean")
     with pytest.raises(ValueError, match="LoopConfig.credit must be one of"):
         LoopConfig(credit="token")
@@ -183,9 +184,9 @@ def test_resume_continues_at_round_3_in_the_same_state(policy, tasks, tmp_path):
     pd.testing.assert_frame_equal(loop.model.history, first.crowd_model.history)
     assert loop.trainer.kl_ctl.value == first.trainer.kl_ctl.value
     assert loop.trainer.steps == first.trainer.steps == 2
-    for a, b in zip(loop.trainer.model.parameters(), first.trainer.model.parameters()):
+    for a, b in zip(loop.trainer.model.parameters(), first.trainer.model.parameters(), strict=True):
         assert torch.equal(a, b)
-    for a, b in zip(loop.trainer.ref_model.parameters(), first.trainer.ref_model.parameters()):
+    for a, b in zip(loop.trainer.ref_model.parameters(), first.trainer.ref_model.parameters(), strict=True):
         assert torch.equal(a, b)
 
     resumed = run_loop(fresh(), tasks, config(tmp_path / "b", rounds=3), progress=False)
@@ -211,7 +212,7 @@ def _label_in_background(url, names, stop, accuracy=0.8):
     done = set()
     while not stop.is_set():
         progs = store.programs(text=True)
-        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"]):
+        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"], strict=True):
             if pid in done:
                 continue
             n = len(text.splitlines())

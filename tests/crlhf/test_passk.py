@@ -33,7 +33,7 @@ def test_vectorised_over_problems_matches_exact_values():
     c = np.array([0, 3, 50, 9, 1, 12])
     got = pass_at_k(n, c, 10)
     assert got.shape == (6,)
-    for g, ni, ci in zip(got, n, c):
+    for g, ni, ci in zip(got, n, c, strict=True):
         assert close(g, exact(int(ni), int(ci), 10))
 
 
@@ -91,7 +91,7 @@ def test_vector_equals_elementwise(cs, k):
     got = pass_at_k(n, cs, k)
     assert got.shape == (len(cs),)
     assert np.all((got >= 0) & (got <= 1))
-    for g, c in zip(got, cs):
+    for g, c in zip(got, cs, strict=True):
         assert g == pass_at_k(n, c, k)
         assert close(g, exact(n, c, k))
 

@@ -78,7 +78,7 @@ def test_sample_shapes_logprobs_and_seed(tokenizer, family):
     out = policy.sample(PROMPTS, n=3, temperature=0.7, max_new_tokens=20, stop=(), seed=1, progress=False)
     assert torch.equal(rng, torch.random.get_rng_state()), "a seeded call must not move the global RNG"
     assert len(out) == len(PROMPTS) and all(len(row) == 3 for row in out)
-    for prompt, row in zip(PROMPTS, out):
+    for prompt, row in zip(PROMPTS, out, strict=True):
         for c in row:
             assert isinstance(c, Completion)
             assert c.prompt_ids.tolist() == tokenizer(prompt)["input_ids"]
@@ -98,7 +98,7 @@ def test_sample_shapes_logprobs_and_seed(tokenizer, family):
     # the scoring helper agrees with the recorded log-probs
     flat = [c for r in out for c in r]
     scored = policy.logprobs([c.prompt_ids for c in flat], [c.token_ids for c in flat], temperature=0.7)
-    for c, s in zip(flat, scored):
+    for c, s in zip(flat, scored, strict=True):
         torch.testing.assert_close(c.logprobs, s, atol=1e-4, rtol=0)
 
 
@@ -203,7 +203,7 @@ def test_batching_order_and_oom_halving(tokenizer, monkeypatch):
     split = policy.sample(PROMPTS, n=2, temperature=0.0, max_new_tokens=8, stop=(), batch_size=5, progress=False)
     assert batch_sizes[:2] == [5, 2] and max(batch_sizes[1:]) == 2
     assert [[c.token_ids.tolist() for c in r] for r in split] == [[c.token_ids.tolist() for c in r] for r in whole]
-    for prompt, row in zip(PROMPTS, split):
+    for prompt, row in zip(PROMPTS, split, strict=True):
         assert all(c.prompt_ids.tolist() == tokenizer(prompt)["input_ids"] for c in row)
 
 

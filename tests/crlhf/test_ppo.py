@@ -75,7 +75,7 @@ def test_loss_terms_equal_a_hand_computation(device):
     # --- rollout by hand: rewards, GAE, whitening
     old_logp, old_v, rewards, adv = [], [], [], []
     with torch.no_grad():
-        for q, r, s in zip(QUERIES, RESPONSES, SCORES):
+        for q, r, s in zip(QUERIES, RESPONSES, SCORES, strict=True):
             logp, _, v = seq_terms(model, trainer.value_head, q, r, T)
             ref_logp, _, _ = seq_terms(trainer.ref_model, None, q, r, T)
             rew = [-beta * (logp[t] - ref_logp[t]).item() for t in range(len(r))]
@@ -90,7 +90,7 @@ def test_loss_terms_equal_a_hand_computation(device):
             old_v.append(v)
             rewards.append(torch.tensor(rew))
             adv.append(torch.tensor(a))
-    returns = [a + v.cpu() for a, v in zip(adv, old_v)]
+    returns = [a + v.cpu() for a, v in zip(adv, old_v, strict=True)]
     flat = torch.cat(adv)
     mean, var = flat.mean(), ((flat - flat.mean()) ** 2).mean()
     white = [(a - mean) / torch.sqrt(var + 1e-8) for a in adv]
@@ -111,7 +111,7 @@ def test_loss_terms_equal_a_hand_computation(device):
     perturb(trainer.value_head, 0.2, seed=3)
     pg_terms, vf_terms, pg_clipped, v_clipped, ents = [], [], [], [], []
     with torch.no_grad():
-        for i, (q, r) in enumerate(zip(QUERIES, RESPONSES)):
+        for i, (q, r) in enumerate(zip(QUERIES, RESPONSES, strict=True)):
             logp, ent, v = seq_terms(model, trainer.value_head, q, r, T)
             ratio = torch.exp(logp - old_logp[i]).cpu()
             A = white[i]
@@ -160,7 +160,7 @@ def test_token_rewards_and_advantage_weights_equal_a_hand_computation():
     plain = trainer.rollout(QUERIES, RESPONSES, SCORES)
     adv, rets = [], []
     with torch.no_grad():
-        for q, r, s, ui in zip(QUERIES, RESPONSES, SCORES, u):
+        for q, r, s, ui in zip(QUERIES, RESPONSES, SCORES, u, strict=True):
             logp, _, v = seq_terms(model, trainer.value_head, q, r, T)
             ref_logp, _, _ = seq_terms(trainer.ref_model, None, q, r, T)
             rew = [-beta * (logp[t] - ref_logp[t]).item() + ui[t] for t in range(len(r))]
@@ -174,7 +174,7 @@ def test_token_rewards_and_advantage_weights_equal_a_hand_computation():
             rets.append(torch.tensor(a) + v)
     flat = torch.cat(adv)
     white = [(a - flat.mean()) / torch.sqrt(((flat - flat.mean()) ** 2).mean() + 1e-8) for a in adv]
-    weighted = [torch.where(a < 0, a * torch.tensor(wi), a) for a, wi in zip(white, w)]
+    weighted = [torch.where(a < 0, a * torch.tensor(wi), a) for a, wi in zip(white, w, strict=True)]
     for i, r in enumerate(RESPONSES):
         n = len(r)
         torch.testing.assert_close(ro.advantages[i, :n], weighted[i], atol=1e-5, rtol=0)
@@ -356,13 +356,13 @@ def test_save_and_resume(tmp_path):
     assert resumed.config == cfg
     assert torch.equal(resumed.value_head.summary.weight, trainer.value_head.summary.weight)
     assert resumed.value_head.summary.weight.abs().sum() > 0  # the trained head, not a fresh zero one
-    for a, b in zip(trainer.ref_model.parameters(), resumed.ref_model.parameters()):
+    for a, b in zip(trainer.ref_model.parameters(), resumed.ref_model.parameters(), strict=True):
         assert torch.equal(a, b)
     s_a = trainer.step(QUERIES, RESPONSES, SCORES)
     s_b = resumed.step(QUERIES, RESPONSES, SCORES)
     for k in ("loss", "kl", "beta", "grad_norm"):
         assert s_a[k] == pytest.approx(s_b[k], abs=1e-6), k
-    for a, b in zip(trainer.model.parameters(), resumed.model.parameters()):
+    for a, b in zip(trainer.model.parameters(), resumed.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     with pytest.warns(UserWarning, match="reference"):
         (tmp_path / "noref").mkdir()

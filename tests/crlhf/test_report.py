@@ -12,7 +12,7 @@ from crlhf.report import (combine_seeds, format_passk, passk_frame, passk_record
 
 def frame(values, temps=(0.2, 0.8), ks=(1, 10), width=0.1):
     rows = [{"temperature": t, "k": k, "pass_at_k": v, "lo": max(0.0, v - width), "hi": min(1.0, v + width)}
-            for (t, k), v in zip([(t, k) for t in temps for k in ks], values)]
+            for (t, k), v in zip([(t, k) for t in temps for k in ks], values, strict=False)]
     return pd.DataFrame(rows)
 
 

@@ -92,7 +92,7 @@ def test_the_loops_reward_and_the_exported_dataset_agree(tasks, tmp_path):
     store's dataset (and JSONL export) score, under each shape; an empty completion scores 0."""
     t = tasks[1]
     completions = [t.reference, "", "    return None\n", t.reference.replace("return", "return -1 +", 1)]
-    checked = dict(zip([f"p{j}" for j in range(4)], check_programs([t] * 4, completions)))
+    checked = dict(zip([f"p{j}" for j in range(4)], check_programs([t] * 4, completions), strict=True))
     crowd = paper_crowd(6, seed=1)
     labels = crowd.label_programs({p: c.truth for p, c in checked.items()}, k=4, rng=np.random.default_rng(2))
     labels = labels.drop_duplicates(["program_id", "line", "annotator"], keep="last")
@@ -104,7 +104,8 @@ def test_the_loops_reward_and_the_exported_dataset_agree(tasks, tmp_path):
         for p in checked:  # program by program: the store replays in the order of first labels
             rows = labels[labels.program_id == p]
             for a, g in rows.groupby("annotator", sort=False):
-                store.add_labels(tokens[str(a)], list(zip(g.program_id, g.line.astype(int), g.label.astype(int))))
+                store.add_labels(tokens[str(a)], list(zip(g.program_id, g.line.astype(int), g.label.astype(int),
+                                                          strict=True)))
         for shape in R.SHAPES:
             model = CrowdModel()
             model.add_annotators(store.annotators()["annotator"].tolist())
@@ -127,7 +128,7 @@ def test_the_loops_reward_and_the_exported_dataset_agree(tasks, tmp_path):
 # ----------------------------------------------------------------------------- sources
 def test_every_source_feeds_every_shape(tasks):
     t = tasks[1]
-    checked = dict(zip(["good", "empty"], check_programs([t, t], [t.reference, ""])))
+    checked = dict(zip(["good", "empty"], check_programs([t, t], [t.reference, ""]), strict=True))
     crowd = paper_crowd(6, seed=1)
     labels = crowd.label_programs({p: c.truth for p, c in checked.items() if len(c.truth)}, k=6,
                                   rng=np.random.default_rng(0))
@@ -191,7 +192,7 @@ def test_tokens_map_to_lines_with_the_tiny_tokenizer():
     assert lines[-1] == -1  # EOS: no character
     # each line's tokens decode to that line (with its newline), in order
     for i, line in enumerate(text.splitlines(keepends=True)):
-        mine = [tid for tid, ln in zip(ids, lines) if ln == 3 + i]
+        mine = [tid for tid, ln in zip(ids, lines, strict=True) if ln == 3 + i]
         assert tok.decode(mine) == line, (i, line)
 
 

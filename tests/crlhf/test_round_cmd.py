@@ -57,7 +57,7 @@ def expected_programs(tasks, calls, round_id):
     assert len(by_prompt) == len(tasks)  # the minicode test tasks used here have distinct prompts
     out = {}
     for call in calls:
-        for prompt, texts in zip(call["prompts"], call["texts"]):
+        for prompt, texts in zip(call["prompts"], call["texts"], strict=True):
             task = by_prompt[prompt]
             for j, text in enumerate(texts):
                 out[f"r{round_id}-{task.task_id}-s{j}"] = task.program(task.truncate(text))
@@ -78,7 +78,7 @@ def test_round_writes_tasks_gold_and_exactly_the_sampled_programs(tmp_path, samp
         assert list(rounds["round_id"]) == [1] and list(rounds["n_programs"]) == [4]
         progs = store.programs(round_id=1, text=True)
         assert not progs["gold"].any()
-        assert dict(zip(progs["program_id"], progs["program"])) == expected_programs(tasks, sampled, 1)
+        assert dict(zip(progs["program_id"], progs["program"], strict=True)) == expected_programs(tasks, sampled, 1)
         assert sum(c["n"] * len(c["prompts"]) for c in sampled) == 4
         assert (progs.groupby("task_id").size() == 2).all()
 
@@ -86,9 +86,9 @@ def test_round_writes_tasks_gold_and_exactly_the_sampled_programs(tmp_path, samp
         assert gold["round_id"].isna().all()
         want = make_gold_many(tasks, n=2, seed=0)
         assert all(len(g) == 2 for g in want)
-        assert dict(zip(gold["program_id"], gold["program"])) == {
-            f"gold-{t.task_id}-{i}": g.program for t, gs in zip(tasks, want) for i, g in enumerate(gs)}
-        for t, gs in zip(tasks, want):
+        assert dict(zip(gold["program_id"], gold["program"], strict=True)) == {
+            f"gold-{t.task_id}-{i}": g.program for t, gs in zip(tasks, want, strict=True) for i, g in enumerate(gs)}
+        for t, gs in zip(tasks, want, strict=True):
             for i, g in enumerate(gs):
                 assert list(store.gold_truth(f"gold-{t.task_id}-{i}")) == list(g.truth)
     # only trusted code ran (references and their mutants, the gold among them), never a sampled program
@@ -124,7 +124,7 @@ def test_second_round_adds_programs_without_duplicating_tasks_or_gold(tmp_path, 
     assert gold.groupby("task_id").size().to_dict() == {t.task_id: 2 for t in tasks}
     assert set(gold["program_id"]) - set(first["program_id"]) == {f"gold-{tasks[2].task_id}-0",
                                                                   f"gold-{tasks[2].task_id}-1"}
-    assert dict(zip(second["program_id"], second["program"])) == expected_programs(tasks, sampled, 2)
+    assert dict(zip(second["program_id"], second["program"], strict=True)) == expected_programs(tasks, sampled, 2)
     assert not {c["seed"] for c in sampled} & seeds_first  # a new round draws with new seeds
 
 

@@ -410,7 +410,7 @@ def hostile(mode_box, host_dir, listener, canary):
         for p in leftover.absent:  # clean up what a failing attack managed to create
             if os.path.isfile(p):
                 os.remove(p)
-    return {c.name: (c, r) for c, r in zip(cases, results)}, hashes, elapsed
+    return {c.name: (c, r) for c, r in zip(cases, results, strict=True)}, hashes, elapsed
 
 
 CASE_NAMES = [c.name for c in _hostile_cases(Path("/nonexistent"), 1)]
@@ -439,7 +439,7 @@ def test_hostile_program(hostile, name):
         assert _sha(p) == hashes[p], f"{name} changed {p}"
     for pid in case.alive:
         os.kill(pid, 0)  # raises if the process is gone
-        assert not Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] == "Z"
+        assert Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
     for text in case.hidden:
         assert text not in result.detail, result.detail
 
@@ -577,14 +577,13 @@ def test_a_sandbox_without_seccomp_refuses_to_start():
 
 
 def test_unsafe_runs_only_when_asked_and_says_so_loudly(monkeypatch):
-    with pytest.warns(SandboxWarning, match="UNSAFE"):
-        with Sandbox(workers=1, bwrap=False, landlock=False, unsafe=True) as box:
-            assert box.check(GOOD, MBPP_TEST).passed
-            assert box.layers()["blocks_write_outside"] is False
+    with (pytest.warns(SandboxWarning, match="UNSAFE"),
+          Sandbox(workers=1, bwrap=False, landlock=False, unsafe=True) as box):
+        assert box.check(GOOD, MBPP_TEST).passed
+        assert box.layers()["blocks_write_outside"] is False
     monkeypatch.setenv(sandbox.UNSAFE_ENV, "1")
-    with pytest.warns(SandboxWarning, match="UNSAFE"):
-        with Sandbox(workers=1, bwrap=False, landlock=False) as box:
-            assert box.check(GOOD, MBPP_TEST).passed
+    with pytest.warns(SandboxWarning, match="UNSAFE"), Sandbox(workers=1, bwrap=False, landlock=False) as box:
+        assert box.check(GOOD, MBPP_TEST).passed
 
 
 def test_probes_are_blocked_and_reported_in_both_modes(mode_box):
@@ -829,8 +828,8 @@ def test_humaneval_canonical_solutions_pass_and_stubs_fail():
     stubs = [(p["prompt"] + "    pass\n", p["test"], p["entry_point"]) for p in problems]
     results = check_many(solutions + stubs, progress=False)
     good, bad = results[:164], results[164:]
-    assert [p["task_id"] for p, r in zip(problems, good) if not r.passed] == []
-    assert [p["task_id"] for p, r in zip(problems, bad) if r.passed] == []
+    assert [p["task_id"] for p, r in zip(problems, good, strict=True) if not r.passed] == []
+    assert [p["task_id"] for p, r in zip(problems, bad, strict=True) if r.passed] == []
     assert all(r.status == "failed" for r in bad)
 
 
@@ -843,4 +842,4 @@ def test_mbpp_reference_solutions_pass():
     items = [(r["code"], r["test_setup_code"] + "\n" + "\n".join(r["test_list"]), None)
              for r in rows]
     results = check_many(items, timeout=30.0, progress=False)  # task 123 alone needs ~6 s
-    assert [(r["task_id"], x.detail) for r, x in zip(rows, results) if not x.passed] == []
+    assert [(r["task_id"], x.detail) for r, x in zip(rows, results, strict=True) if not x.passed] == []

@@ -100,7 +100,7 @@ def completion_nll(policy, pairs):
     tok = policy.tokenizer
     prompts = [tok(p["prompt"])["input_ids"] for p in pairs]
     codes = [tok(p["prompt"] + p["completion"])["input_ids"][len(q):] + [tok.eos_token_id]
-             for p, q in zip(pairs, prompts)]
+             for p, q in zip(pairs, prompts, strict=True)]
     lps = policy.logprobs(prompts, codes)
     return -float(sum(lp.sum() for lp in lps) / sum(len(lp) for lp in lps))
 

@@ -94,7 +94,7 @@ def test_labels_follow_each_students_skill(tmp_path):
     crowd = Crowd([reliable("perfect", 1.0), adversary("liar", 0.0), lazy("lazy")], seed=0)
     labels, _, _ = run_class(tmp_path / "skill.db", crowd, k=3)
     truth = {**TRUTH, **{pid: t for pid, (_, t) in GOLD.items()}}
-    expected = np.array([truth[p][line] for p, line in zip(labels["program_id"], labels["line"])])
+    expected = np.array([truth[p][line] for p, line in zip(labels["program_id"], labels["line"], strict=True)])
     by = labels["annotator"].to_numpy()
     got = labels["label"].to_numpy()
     assert (got[by == "perfect"] == expected[by == "perfect"]).all()

@@ -321,7 +321,7 @@ def test_synthetic_log_shape_and_skill():
     assert within_binomial(int((truth.label == 1).sum()), len(truth), 0.6)
     merged = log.merge(truth, on=["program_id", "line"], suffixes=("", "_truth"))
     acc = (merged.label == merged.label_truth).groupby(merged.annotator).agg(["sum", "size"])
-    for name, true_acc in zip(acc.index, [0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.3]):
+    for name, true_acc in zip(acc.index, [0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.5, 0.3], strict=True):
         assert within_binomial(int(acc.loc[name, "sum"]), int(acc.loc[name, "size"]), true_acc), name
     everyone, _ = synthetic_log(10, 2, 4, 4)
     assert len(everyone) == 80
@@ -460,7 +460,8 @@ def test_code_crowd_mix_and_seeds():
     pd.testing.assert_frame_equal(code_crowd(seed=3).summary(), code_crowd(seed=3).summary())
     assert not code_crowd(seed=3).summary().equals(s)
     assert code_crowd(10, lazy_fraction=0, harsh_fraction=0, lenient_fraction=0).summary().kind.eq("reliable").all()
-    assert code_crowd(4, lazy_fraction=0.5, harsh_fraction=0.5, lenient_fraction=0).summary().kind.value_counts().to_dict() == {"lazy": 2, "harsh": 2}
+    assert code_crowd(4, lazy_fraction=0.5, harsh_fraction=0.5,
+                      lenient_fraction=0).summary().kind.value_counts().to_dict() == {"lazy": 2, "harsh": 2}
     with pytest.raises(ValueError, match="<= 1"):
         code_crowd(lazy_fraction=0.6, harsh_fraction=0.6)
     with pytest.raises(ValueError, match="lazy_fraction"):

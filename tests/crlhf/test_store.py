@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -126,9 +127,8 @@ def test_labels_latest_wins_and_log_is_append_only(store):
 
     engine = raw_engine(store)
     for sql in ("UPDATE labels SET label = 1", "DELETE FROM labels"):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"):
-            with engine.begin() as conn:
-                conn.exec_driver_sql(sql)
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(sql)
     engine.dispose()
     assert len(store.labels(latest=False)) == 4
 
@@ -239,7 +239,8 @@ def test_schema_version_is_checked(open_store, backend):
     engine = raw_engine(store)
     with engine.begin() as conn:
         conn.exec_driver_sql(f"UPDATE crlhf_schema SET version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(SchemaVersionError, match=f"schema version {SCHEMA_VERSION + 1}.*reads version {SCHEMA_VERSION}"):
+    with pytest.raises(SchemaVersionError,
+                       match=f"schema version {SCHEMA_VERSION + 1}.*reads version {SCHEMA_VERSION}"):
         open_store()
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE crlhf_schema")
@@ -371,7 +372,7 @@ def _fill_simulated(store, n_programs=40, n_lines=6, seed=3):
     tokens = store.register_annotators([str(a) for a in crowd.names])
     full = pd.concat([gold_log, log.assign(program_id=log["program_id"].astype(str))], ignore_index=True)
     full["annotator"] = full["annotator"].astype(str)
-    for pid, frame in full.groupby("program_id", sort=False):  # program by program, as the crowd works
+    for _pid, frame in full.groupby("program_id", sort=False):  # program by program, as the crowd works
         for who, rows in frame.groupby("annotator", sort=False):
             store.add_labels(tokens[who], rows[["program_id", "line", "label"]])
     return full, gold, text, tokens
@@ -482,7 +483,8 @@ def test_head_and_progress_follow_rounds_as_the_loop_opens_them(open_store):
     assert prog["program_id"].tolist() == [f"run-r1-p0-s{j}" for j in range(3)]
     assert prog["n_annotators"].tolist() == [2, 1, 0] and prog["complete"].tolist() == [True, False, False]
     assert prog["name"].tolist() == [f"t/1 · sample {j + 1} · round 1" for j in range(3)]
-    assert prog["complete"].tolist() == store.labels_complete(prog["program_id"], 2)["complete"].tolist()  # the loop's test
+    # the loop's test
+    assert prog["complete"].tolist() == store.labels_complete(prog["program_id"], 2)["complete"].tolist()
     assert len(store.round_progress(None, min_annotators=1)) == 4  # every ordinary program
     assert store.next_program("b", n_gold=0, round_id=r1).name == "t/1 · sample 3 · round 1"  # fewest first
     with pytest.raises(ValueError, match="min_annotators"):
@@ -491,7 +493,8 @@ def test_head_and_progress_follow_rounds_as_the_loop_opens_them(open_store):
 
 def test_program_names_are_task_and_sample():
     assert program_name("c7f84685-r1-p0-s0", "HumanEval/3", 1) == "HumanEval/3 · sample 1 · round 1"
-    assert program_name("r2-minicode/0/train/4-s3", "minicode/0/train/4", 2) == "minicode/0/train/4 · sample 4 · round 2"
+    assert program_name("r2-minicode/0/train/4-s3", "minicode/0/train/4",
+                        2) == "minicode/0/train/4 · sample 4 · round 2"
     assert program_name("gold-c7f84685-0", "HumanEval/3", gold=True) == "gold · HumanEval/3"
     assert program_name("ea3470b5a1", None) == "ea3470b5a1" and program_name("g0", gold=True) == "gold · g0"
     # a Program never tells a student it is gold (calibration stays blind)
@@ -600,7 +603,7 @@ def _writer(where, token, writer, ack_path, slow, go=None):
 def _acked(path):
     if not os.path.exists(path):
         return set()
-    text = open(path).read()
+    text = Path(path).read_text()
     return set(text[: text.rfind("\n") + 1].split())  # complete lines only
 
 

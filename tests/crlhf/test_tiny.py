@@ -80,7 +80,7 @@ def test_greedy_completions_of_train_prompts_pass_in_the_sandbox(policy):
                         batch_size=16, progress=False)
     completions = [row[0].text for row in out]
     assert all(row[0].finished for row in out)
-    results = check_many([t.check_item(t.truncate(c)) for t, c in zip(tasks, completions)], progress=False)
+    results = check_many([t.check_item(t.truncate(c)) for t, c in zip(tasks, completions, strict=True)], progress=False)
     passed = sum(r.passed for r in results)
     assert passed >= 8, f"only {passed}/16 greedy completions of train prompts pass"
     # an untrained model of the same shape passes none: the behaviour comes from the weights
@@ -88,7 +88,8 @@ def test_greedy_completions_of_train_prompts_pass_in_the_sandbox(policy):
     random = Policy(transformers.GPT2LMHeadModel(policy.model.config).eval(), policy.tokenizer, device="cpu")
     noise = random.sample([t.prompt for t in tasks[:4]], n=1, temperature=0, max_new_tokens=24, seed=0,
                           progress=False)
-    noise_results = check_many([t.check_item(t.truncate(r[0].text)) for t, r in zip(tasks, noise)], progress=False)
+    noise_results = check_many([t.check_item(t.truncate(r[0].text)) for t, r in zip(tasks[:4], noise, strict=True)],
+                               progress=False)
     assert not any(r.passed for r in noise_results)
 
 

@@ -121,7 +121,7 @@ def test_quick_config_end_to_end_quiet_then_resumes_without_redoing_work(tmp_pat
     minicode = results["task_sets"]["minicode"]
     assert minicode["tasks"] == 4 and minicode["n"] == 4
     for label, key in (("baseline", "baseline"), ("w/cRLHF", "crlhf"), ("gain (points)", "gain")):
-        for column, text in zip(header, rows[label]):  # the report shows results.json's numbers
+        for column, text in zip(header, rows[label], strict=True):  # the report shows results.json's numbers
             cell = minicode["table"][key][column]
             shown = [float(x) for x in re.findall(r"[+-]?\d+\.\d", text.split(" at ")[0])]
             assert shown == pytest.approx([100 * cell[f] for f in ("mean", "lo", "hi")], abs=0.051), (label, column)
@@ -213,7 +213,7 @@ def _label_in_background(url, names, stop):
     done = set()
     while not stop.is_set():
         progs = store.programs(text=True)
-        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"]):
+        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"], strict=True):
             if pid in done:
                 continue
             truth = store.gold_truth(pid) if is_gold else np.ones(len(text.splitlines()), dtype=int)

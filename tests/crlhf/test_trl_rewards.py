@@ -34,7 +34,7 @@ def test_scores_match_a_direct_crowd_model(tasks):
     programs = [t.program(t.truncate(c)) for c in comps]
     results = check_many([t.check_item(t.truncate(c)) for c in comps], progress=False)
     assert [r.passed for r in results] == [True, False, True]
-    truths = {j: line_truth(p, t, passed=r.passed) for j, (p, r) in enumerate(zip(programs, results))}
+    truths = {j: line_truth(p, t, passed=r.passed) for j, (p, r) in enumerate(zip(programs, results, strict=True))}
     crowd = paper_crowd(30, seed=3)
     labels = crowd.label_programs(truths, k=5, rng=np.random.default_rng([3, 0]))
     model = CrowdModel()

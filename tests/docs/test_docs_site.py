@@ -58,7 +58,8 @@ def site(tmp_path_factory) -> Path:
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-d", str(root / "doctrees"),
            str(DOCS), str(out)]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"sphinx-build failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, (f"sphinx-build failed ({proc.returncode}):\n"
+                                  f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return out
 
 
@@ -135,7 +136,8 @@ def test_method_and_benchmark_pages_carry_their_content(site):
         assert eq in method, eq
     results = (REPO / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
     bench = text(site / "benchmarks.html")
-    headings = [" ".join(line.lstrip("# ").replace("`", "").split()) for line in results.splitlines() if line.startswith("## ")]
+    headings = [" ".join(line.lstrip("# ").replace("`", "").split()) for line in results.splitlines()
+                if line.startswith("## ")]
     assert headings
     for h in headings:
         assert h in bench, h

@@ -118,5 +118,5 @@ def test_highlighter_tokens_with_node():
     assert ["str", '"""a'] in lines[1]
     assert ["str", 'b"""'] in lines[2] and ["str", '"q\\"x"'] in lines[2] and ["num", "12.5e3"] in lines[2]
     assert ["kw", "return"] in lines[3] and ["const", "None"] in lines[3]
-    for tokens, text in zip(lines, CODE):
+    for tokens, text in zip(lines, CODE, strict=True):
         assert "".join(t[1] for t in tokens) == text

@@ -60,7 +60,8 @@ class FlakyStore(LabelStore):
 
 def test_a_retry_after_an_error_is_stored_once(tmp_path):
     store = FlakyStore(tmp_path / "flaky.db")
-    store.add_programs([{"program_id": "p", "program": "a = 1\nb = 2\nc = 3\n"}, {"program_id": "q", "program": "d = 4\n"}])
+    store.add_programs([{"program_id": "p", "program": "a = 1\nb = 2\nc = 3\n"},
+                        {"program_id": "q", "program": "d = 4\n"}])
     s = AnnotationSession("carol", store, n_gold=0)
     ann = s.line_annotator
     ann.press("c", "w", "c", "Enter")

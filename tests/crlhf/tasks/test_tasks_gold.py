@@ -69,7 +69,7 @@ def test_mutants_are_deterministic_and_varied_first():
 
 
 def test_gold_programs_fail_their_tests(minicode, gold):
-    flat = [(task, g) for task, gs in zip(minicode, gold) for g in gs]
+    flat = [(task, g) for task, gs in zip(minicode, gold, strict=True) for g in gs]
     assert sum(len(gs) == 3 for gs in gold) >= 38
     results = check_many([task.item_for_program(g.program) for task, g in flat], timeout=1.0, progress=False)
     assert not any(r.passed for r in results)
@@ -77,7 +77,7 @@ def test_gold_programs_fail_their_tests(minicode, gold):
 
 
 def test_line_truth_finds_the_mutated_line(minicode, gold):
-    for task, gs in zip(minicode, gold):
+    for task, gs in zip(minicode, gold, strict=True):
         for g in gs:
             assert line_truth(g.program, task, passed=False) == list(g.truth), (g.mutation, g.program)
 
@@ -99,7 +99,7 @@ def test_line_truth_runs_the_sandbox_when_no_verdict_is_given():
 
 def test_passing_program_is_all_correct_even_if_it_differs():
     task = _count_task()
-    program = task.prompt + "    return len([x for x in {0} if x > {1}])\n".format(
+    program = task.prompt + "    return len([x for x in {} if x > {}])\n".format(
         task.prompt.split("(")[1].split(")")[0], task.metadata["param"])
     assert line_truth(program, task, passed=True) == [1, 1, 1]
     assert line_truth(program, task, passed=False) == [1, 1, -1]

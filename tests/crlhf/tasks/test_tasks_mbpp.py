@@ -62,13 +62,13 @@ def test_3shot_style_follows_austin_et_al(everything):
 def test_every_docstring_style_reference_passes(everything):
     tasks = everything["docstring"] + everything["3shot"][:10]
     results = check_many([t.check_item(t.reference) for t in tasks], timeout=15.0, progress=False)
-    failed = [(t.task_id, t.metadata["split"], r.status) for t, r in zip(tasks, results) if not r.passed]
+    failed = [(t.task_id, t.metadata["split"], r.status) for t, r in zip(tasks, results, strict=True) if not r.passed]
     assert failed == []
 
 
 def test_docstring_program_is_the_3shot_program_plus_a_docstring(everything):
     # so the 974 runs above also vouch for the 3-shot programs (the normalised code alone)
-    for doc, shot in zip(everything["docstring"], everything["3shot"]):
+    for doc, shot in zip(everything["docstring"], everything["3shot"], strict=True):
         assert doc.task_id == shot.task_id
         program = doc.reference_program.splitlines()
         start = doc.prompt.index('"""')

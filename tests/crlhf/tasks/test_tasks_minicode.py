@@ -31,7 +31,7 @@ def test_deterministic_by_seed_and_prefix_stable():
     assert a == load_tasks("minicode", split="test", n=50, seed=3)
     assert load_tasks("minicode", split="test", n=20, seed=3) == a[:20]
     other = load_tasks("minicode", split="test", n=50, seed=4)
-    assert sum(x.prompt + x.test == y.prompt + y.test for x, y in zip(a, other)) < 10
+    assert sum(x.prompt + x.test == y.prompt + y.test for x, y in zip(a, other, strict=True)) < 10
     assert len({t.task_id for t in a + other}) == 100
 
 
@@ -100,7 +100,7 @@ def test_cases_are_distinct_and_not_constant(train):
 def test_every_reference_passes_its_tests_in_the_sandbox(train, test_split):
     tasks = train[:1000] + test_split[:1000]
     results = check_many([t.check_item(t.reference) for t in tasks], timeout=5.0, progress=False)
-    failed = [(t.task_id, r.status, r.detail) for t, r in zip(tasks, results) if not r.passed]
+    failed = [(t.task_id, r.status, r.detail) for t, r in zip(tasks, results, strict=True) if not r.passed]
     assert failed == []
 
 

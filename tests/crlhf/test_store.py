@@ -442,7 +442,7 @@ def test_rounds_wait_for_labels(open_store):
     t0 = time.monotonic()
     with pytest.raises(TimeoutError, match="2 of 2 programs"):
         store.wait_for_labels(pids, min_annotators=2, timeout=0.3, poll=0.05, progress=False)
-    assert 0.25 < time.monotonic() - t0 < 5
+    assert 0.25 < time.monotonic() - t0 < 10  # gave up, did not hang
 
     def crowd():  # another kernel, with its own store object
         other = open_store()
@@ -531,7 +531,7 @@ def test_sqlite_writers_queue_on_a_lock_that_times_out(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(TimeoutError, match="write lock"):
         store.add_label(tok, "p", 0, 1)
-    assert 0.25 < time.monotonic() - t0 < 3
+    assert 0.25 < time.monotonic() - t0 < 10  # gave up on the lock, did not hang
     os.close(fd)  # it lets go: the abandoned wait must not keep the lock
     assert store.add_label(tok, "p", 0, -1).stored == 1
     done = threading.Event()

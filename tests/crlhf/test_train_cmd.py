@@ -312,3 +312,20 @@ def test_lora_reference_is_the_base_only_the_adapter_trains_and_a_checkpoint_rel
     assert torch.allclose(again.logprobs, rollout.logprobs, atol=1e-5)
     assert torch.allclose(again.ref_logprobs, rollout.ref_logprobs, atol=1e-5)
     assert torch.allclose(again.values, rollout.values, atol=1e-6)
+
+
+def test_sft_table_defaults_are_the_sft_functions():
+    """``[sft]`` mirrors :func:`crlhf.sft.sft` (typed, for checking the TOML): every key is one of
+    its arguments, with the same default, so the two cannot drift apart."""
+    import dataclasses
+    import inspect
+
+    from crlhf.sft import sft
+    from crlhf.train_cmd import SFTSettings
+
+    params = inspect.signature(sft).parameters
+    for f in dataclasses.fields(SFTSettings):
+        if f.name == "data":  # required by sft(); None here means "no SFT"
+            continue
+        assert f.name in params, f.name
+        assert f.default == params[f.name].default, f.name

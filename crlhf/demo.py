@@ -79,15 +79,15 @@ nats, so most prompts' samples were identical and PPO had nothing to compare."""
 
 def tiny_ppo_config(seed: int = 0, **changes):
     """PPO settings for the tiny coder: the Ziegler et al. defaults except ``learning_rate``
-    1e-4 and GAE ``lam`` 1.0. Measured on this coder (one seed each): 1e-5 left it where it
+    1e-4 and GAE ``gae_lambda`` 1.0. Measured on this coder (one seed each): 1e-5 left it where it
     was (KL 0.02 after 40 rounds); 2e-4 and 3e-4 raised the KL to 1-4 in 20 rounds with no
-    more held-out gain than 1e-4. ``lam`` 1.0:
+    more held-out gain than 1e-4. ``gae_lambda`` 1.0:
     with a zero-initialised value head (no reward model to start it from, unlike Ziegler et
-    al.), ``lam`` < 1 makes the first advantages grow towards the last token whatever the
+    al.), ``gae_lambda`` < 1 makes the first advantages grow towards the last token whatever the
     score, and whitening then gives every early token a negative advantage."""
     from .ppo import PPOConfig
 
-    return PPOConfig(**{"learning_rate": 1e-4, "lam": 1.0, "seed": seed, **changes})
+    return PPOConfig(**{"learning_rate": 1e-4, "gae_lambda": 1.0, "seed": seed, **changes})
 
 
 def rl_tasks(eval_tasks: int, train_tasks: int, seed: int = 0):

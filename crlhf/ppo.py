@@ -98,6 +98,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ._deprecation import renamed_fields, renamed_keys
 from .policy import hf_progress_bars_off
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ REFERENCE_DIR = "reference"
 
 
 # --------------------------------------------------------------------------- configuration
+@renamed_fields({"lam": "gae_lambda"})
 @dataclass
 class PPOConfig:
     """Hyper-parameters of PPO; defaults are Ziegler et al. (2019) / lm-human-preferences.
@@ -137,6 +139,9 @@ class PPOConfig:
     sequences (``None``: the whole batch, one step per epoch, as lm-human-preferences'
     ``nminibatches=1``). A minibatch is run in forward/backward chunks of ``micro_batch_size``
     sequences with gradients accumulated, which only saves memory: the update is the same.
+
+    ``gae_lambda`` is GAE's lambda (it was ``lam``, which still works with a warning; ``lam`` in
+    :class:`crlhf.crowd.CrowdModel` is eq (8)'s step).
     """
 
     # optimiser
@@ -154,7 +159,7 @@ class PPOConfig:
     cliprange_value: float = 0.2
     vf_coef: float = 0.1
     gamma: float = 1.0
-    lam: float = 0.95
+    gae_lambda: float = 0.95
     whiten_advantages: bool = True
     # KL penalty
     kl_control: str = "adaptive"  # "adaptive" (Ziegler et al.) or "fixed" (beta = init_kl_coef)
@@ -192,7 +197,7 @@ class PPOConfig:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"PPOConfig.{name} must be >= 0, got {v!r}")
-        for name in ("gamma", "lam"):
+        for name in ("gamma", "gae_lambda"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and 0 <= v <= 1):
                 raise ValueError(f"PPOConfig.{name} must be in [0, 1], got {v!r}")
@@ -208,6 +213,7 @@ class PPOConfig:
     @classmethod
     def from_dict(cls, d: dict) -> PPOConfig:
         """A config from :func:`dataclasses.asdict` output; unknown keys raise ``ValueError``."""
+        d = renamed_keys(d, {"lam": "gae_lambda"}, "PPOConfig")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -302,9 +308,9 @@ def weight_negative_advantages(advantages: torch.Tensor, weights: torch.Tensor |
 
 
 def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
-                   lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+                   gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE (Schulman et al. 2016): ``delta_t = r_t + gamma V_{t+1} - V_t``, ``A_t = delta_t +
-    gamma lam A_{t+1}``, with ``V = 0`` after a sequence's last token. Returns
+    gamma lambda A_{t+1}``, with ``V = 0`` after a sequence's last token. Returns
     ``(advantages, returns = advantages + values)``, 0 on padding. ``mask``: right padding."""
     m = mask.bool()
     zero = torch.zeros((), dtype=values.dtype, device=values.device)
@@ -316,7 +322,7 @@ def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tens
     for t in reversed(range(T)):
         next_value = values[:, t + 1] if t + 1 < T else torch.zeros_like(last_gae)
         delta = rewards[:, t] + gamma * next_value - values[:, t]
-        last_gae = delta + gamma * lam * last_gae
+        last_gae = delta + gamma * gae_lambda * last_gae
         advantages[:, t] = last_gae
     advantages = torch.where(m, advantages, zero)
     return advantages, torch.where(m, advantages + values, zero)
@@ -710,7 +716,7 @@ class PPOTrainer:
         scores = scores.to(self.device)
         beta = self.kl_ctl.value
         rewards, kl = kl_penalized_rewards(logprobs, ref_logprobs, scores, mask, beta, token_rewards)
-        advantages, returns = gae_advantages(rewards, values, mask, self.config.gamma, self.config.lam)
+        advantages, returns = gae_advantages(rewards, values, mask, self.config.gamma, self.config.gae_lambda)
         if self.config.whiten_advantages:
             advantages = masked_whiten(advantages, mask, accelerator=self.accelerator)
         advantages = weight_negative_advantages(advantages, advantage_weights)

@@ -61,7 +61,7 @@ SCORES = [1.0, -0.5]
 @pytest.mark.parametrize("device", DEVICES)
 def test_loss_terms_equal_a_hand_computation(device):
     T, beta, gamma, lam = 0.7, 0.3, 0.9, 0.8
-    cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, lam=lam, mixed_precision="no")
+    cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, gae_lambda=lam, mixed_precision="no")
     model = tiny_gpt2(0, device=device)
     trainer = PPOTrainer(model, None, cfg)
     perturb(model, 0.3, seed=1)  # the policy has moved away from the reference: KL != 0
@@ -148,7 +148,7 @@ def test_token_rewards_and_advantage_weights_equal_a_hand_computation():
     """Per-token rewards u_t join r_t; weights w_t scale the whitened advantages where they are
     negative, and leave the returns (value targets) alone."""
     T, beta, gamma, lam = 0.9, 0.2, 1.0, 0.95
-    cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, lam=lam, mixed_precision="no")
+    cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, gae_lambda=lam, mixed_precision="no")
     model = tiny_gpt2(4)
     trainer = PPOTrainer(model, None, cfg)
     perturb(model, 0.3, seed=5)
@@ -388,6 +388,24 @@ def test_bad_input_gets_a_clear_error():
         PPOConfig(kl_control="adaptve")
     with pytest.raises(TypeError, match="mini_batch_size"):
         PPOConfig(mini_batch_size=2.5)
+
+
+def test_old_name_lam_still_sets_gae_lambda_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="PPOConfig.lam is now PPOConfig.gae_lambda"):
+        cfg = PPOConfig(lam=0.5)
+    assert cfg.gae_lambda == 0.5
+    with pytest.warns(DeprecationWarning, match="gae_lambda"):
+        assert cfg.lam == 0.5
+    with pytest.warns(DeprecationWarning, match="gae_lambda"):
+        cfg.lam = 0.25
+    assert cfg.gae_lambda == 0.25
+    with pytest.raises(ValueError, match="gae_lambda"):
+        PPOConfig(gae_lambda=1.5)
+    with pytest.raises(TypeError, match="gae_lambda"):
+        PPOConfig(lam=0.5, gae_lambda=0.5)
+    # a config saved before the rename (ppo_state.json, a run folder's config) still loads
+    with pytest.warns(DeprecationWarning, match="gae_lambda"):
+        assert PPOConfig.from_dict({"lam": 0.9, "learning_rate": 1e-4}).gae_lambda == 0.9
 
 
 def test_step_on_completion_objects():

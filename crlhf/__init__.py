@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # the crowd
     "CrowdModel": "crlhf.crowd",
-    "replay_log": "crlhf.crowd",
+    "replay_log": "crlhf.replay",
     "Crowd": "crlhf.simulate",
     "noisy_crowd": "crlhf.simulate",
     "paper_crowd": "crlhf.simulate",
@@ -51,8 +51,8 @@ _EXPORTS: dict[str, str] = {
     "check_many": "crlhf.sandbox",
 }
 
-_SUBMODULES = ("aggregators", "bayes", "crowd", "eval_run", "evaluate", "loop", "passk", "plots", "policy", "ppo",
-               "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
+_SUBMODULES = ("aggregators", "bayes", "crowd", "crowd_views", "eval_run", "evaluate", "loop", "passk", "plots",
+               "policy", "ppo", "replay", "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
 
 __all__ = ["__version__", *_EXPORTS]
 
@@ -73,12 +73,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from .crowd import CrowdModel, replay_log
+    from .crowd import CrowdModel
     from .evaluate import EvalResult
     from .loop import LoopConfig, run_loop
     from .passk import pass_at_k
     from .policy import Policy
     from .ppo import PPOConfig, PPOTrainer
+    from .replay import replay_log
     from .reward import CREDITS, SHAPES, SOURCES, RewardInputs, program_scores, rewards, scored_lines
     from .sandbox import check_many, check_program
     from .simulate import Crowd, noisy_crowd, paper_crowd

@@ -17,13 +17,17 @@ learns the line prior ``pi = P(line correct)`` too; the posterior generalises eq
 ``logit(pi) + sum_i [+1] log(a_i / (1 - b_i)) + [-1] log((1 - a_i) / b_i)``
 (:func:`crlhf.bayes.two_coin_log_odds`).
 
-A label log is replayed into a model by one function, :func:`replay_log` (the store's replay,
-the loop's resume), or by its incremental form :class:`IncrementalReplay` (the dashboard).
+A label log is replayed into a model by one function, :func:`crlhf.replay.replay_log` (the
+store's replay, the loop's resume), or by its incremental form
+:class:`crlhf.replay.IncrementalReplay` (the dashboard); the read-only views the widgets show
+(scores at a threshold, threshold curves, the leaderboard) are in :mod:`crlhf.crowd_views`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import importlib
+import warnings
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +35,7 @@ import pandas as pd
 
 from .bayes import expit, logit
 
-__all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "ProgramResult", "ReplayResult", "CrowdModel",
-           "replay_log", "IncrementalReplay", "labels_frame", "scores_at", "truth_frame", "threshold_curve",
-           "annotator_summary"]
+__all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "ProgramResult", "ReplayResult", "CrowdModel"]
 
 RELIABILITY_METHODS = ("eq8", "beta", "two_coin")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
@@ -580,7 +582,8 @@ class CrowdModel:
         registered in order of their first label. ``gold``: the line truth of gold programs,
         a mapping ``program_id -> [+1/-1 per line]`` or a frame ``program_id, line, label``.
         ``programs``: ``program_id -> text``, for line counts and the lines counted in ``k``.
-        :func:`replay_log` registers annotators first and calls this; it is the one replay path.
+        :func:`crlhf.replay.replay_log` registers annotators first and calls this; it is the one
+        replay path.
         """
         return self._replay_frame(_latest_labels(log), _gold_mapping(gold), programs)[0]
 
@@ -601,7 +604,7 @@ class CrowdModel:
                       offset: int = 0) -> tuple[ReplayResult, dict]:
         """:meth:`replay` on a log already reduced by ``_latest_labels``. With ``keep_every``,
         also the model's state before every program whose position (``+ offset``) is a multiple
-        of it, as ``{position: state}`` (for :class:`IncrementalReplay`)."""
+        of it, as ``{position: state}`` (for :class:`crlhf.replay.IncrementalReplay`)."""
         snapshots: dict = {}
         ann_codes, ann_names = pd.factorize(frame["annotator"], sort=False)
         self.add_annotators(list(ann_names))
@@ -668,132 +671,7 @@ class CrowdModel:
                                                  "k": ks, "gold": is_gold})), snapshots
 
 
-def _check_model(model, model_kwargs) -> CrowdModel:
-    if model is None:
-        return CrowdModel(**model_kwargs)
-    if model_kwargs:
-        raise TypeError("pass either model or CrowdModel keyword arguments, not both")
-    if not isinstance(model, CrowdModel):
-        raise TypeError(f"model must be a crlhf.crowd.CrowdModel, got {type(model).__name__} (field 'model')")
-    return model
-
-
-def replay_log(log: pd.DataFrame, *, annotators: Iterable[Hashable] | None = None, gold=None,
-               programs: Mapping | None = None, model: CrowdModel | None = None, **model_kwargs
-               ) -> tuple[CrowdModel, ReplayResult]:
-    """Replay a label log into a crowd model (Algorithm 1, lines 10-23, program by program; gold
-    programs calibrate with their truth): the one replay path of the kit, called by
-    ``LabelStore.replay``, the loop's resume and (through :class:`IncrementalReplay`) the dashboard.
-
-    ``annotators`` are registered first, in the order given (annotators of the log that are not
-    among them follow in order of their first label); then :meth:`CrowdModel.replay` with
-    ``gold`` (``None`` or empty: no gold) and ``programs``. ``model``: a ``CrowdModel`` to update
-    in place, or ``None`` for ``CrowdModel(**model_kwargs)``. Returns ``(model, result)``.
-    """
-    model = _check_model(model, model_kwargs)
-    if annotators is not None:
-        model.add_annotators(list(annotators))
-    if gold is not None and len(gold) == 0:
-        gold = None
-    return model, model.replay(log, gold=gold, programs=programs)
-
-
-class IncrementalReplay:
-    """:func:`replay_log` for a log that grows (the dashboard): :meth:`update` takes the labels
-    written since the last call and returns the same model state and result as a full
-    :func:`replay_log` of the whole log, replaying only from the first program whose labels
-    (or gold truth, or text) changed.
-
-    The model's state is kept before every ``every``-th program; an update restores the last
-    one at or before the first changed program and replays from there, so appending labels to
-    the newest programs costs about ``every`` programs, not the whole log. A change in the
-    annotators (a new one registered or labelling) replays everything. ``model_kwargs`` go to
-    ``CrowdModel``. ``n_replayed``: programs replayed by the last update.
-    """
-
-    def __init__(self, *, every: int = 16, **model_kwargs):
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r} (field 'every')")
-        CrowdModel(**model_kwargs)  # bad parameters fail here, with the model's message
-        self.every, self.model_kwargs = int(every), dict(model_kwargs)
-        self.model: CrowdModel | None = None
-        self.result: ReplayResult | None = None
-        self.n_replayed = 0
-        self._log: pd.DataFrame | None = None
-        self._pids: list = []
-        self._gold: dict = {}
-        self._texts: dict = {}
-        self._line_starts = np.zeros(1, dtype=np.int64)
-        self._snapshots: dict = {}
-
-    @property
-    def log(self) -> pd.DataFrame | None:
-        """Every label given so far (as given, not reduced to the latest)."""
-        return self._log
-
-    def update(self, new: pd.DataFrame, *, annotators: Iterable[Hashable] | None = None, gold=None,
-               programs: Mapping | None = None) -> tuple[CrowdModel, ReplayResult]:
-        """Add the labels ``new`` (columns ``program_id, line, annotator, label`` and optionally
-        ``order``) to the log and bring the model up to date; ``annotators``, ``gold`` and
-        ``programs`` as in :func:`replay_log`, for the whole log. Returns ``(model, result)``."""
-        if not isinstance(new, pd.DataFrame):
-            raise TypeError(f"new must be a DataFrame with columns {LOG_COLUMNS} (field 'new')")
-        cols = [*LOG_COLUMNS, *(["order"] if "order" in new.columns else [])]
-        _latest_labels(new)  # bad rows fail here, before the log takes them
-        new = new.loc[:, cols]
-        log = new if self._log is None or not len(self._log) else pd.concat([self._log, new], ignore_index=True)
-        frame = _latest_labels(log)
-        gold_map = _gold_mapping(gold if gold is not None and len(gold) else None)
-        registered = list(dict.fromkeys(annotators)) if annotators is not None else []
-        expected = list(dict.fromkeys([*registered, *pd.unique(frame["annotator"])]))
-        prog_codes, pids = pd.factorize(frame["program_id"], sort=False)
-        pids = list(pids)
-
-        start = 0
-        if self.model is not None and self.model.annotators == expected:
-            touched = set(new["program_id"])
-            cut = 0
-            for old, pid in zip(self._pids, pids, strict=False):
-                if (old != pid or pid in touched or not _same_truth(self._gold.get(pid), gold_map.get(pid))
-                        or (programs.get(pid) if programs is not None else None) != self._texts.get(pid)):
-                    break
-                cut += 1
-            start = max(p for p in self._snapshots if p <= cut)
-        if start == 0:
-            model = CrowdModel(**self.model_kwargs)
-            model.add_annotators(registered)
-            self._snapshots = {}
-            prefix = None
-        else:
-            assert self.model is not None  # a snapshot exists, so a model made it
-            model = self.model
-            model._restore(self._snapshots[start])
-            self._snapshots = {p: s for p, s in self._snapshots.items() if p <= start}
-            prefix = self.result
-        sub = frame[prog_codes >= start] if start else frame
-        res, snaps = model._replay_frame(sub, gold_map, programs, keep_every=self.every, offset=start)
-        self._snapshots.update(snaps)
-        if not self._snapshots:
-            self._snapshots[0] = model._state()  # an empty log: start from the registered crowd
-        if prefix is not None:
-            n_prefix_lines = int(self._line_starts[start])
-            res = ReplayResult(pd.concat([prefix.lines.iloc[:n_prefix_lines], res.lines], ignore_index=True),
-                               pd.concat([prefix.scores.iloc[:start], res.scores], ignore_index=True))
-        counts = res.lines.groupby("program_id", sort=False).size().reindex(pids).to_numpy() if pids else []
-        self._line_starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)])
-        self.n_replayed = len(pids) - start
-        self.model, self.result, self._log, self._pids = model, res, log, pids
-        self._gold = gold_map
-        self._texts = {pid: programs[pid] for pid in pids if pid in programs} if programs is not None else {}
-        return model, res
-
-
-def _same_truth(a, b) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return len(a) == len(b) and bool(np.array_equal(a, b))
-
-
+# ----------------------------------------------------------------------------- the label log
 def _latest_labels(log) -> pd.DataFrame:
     """A label log checked and reduced to the latest label of each annotator for each line
     (sorted by ``order`` when there is one, stably); ``line`` and ``label`` as int64."""
@@ -856,164 +734,17 @@ def _gold_mapping(gold) -> dict:
     return result
 
 
-def labels_frame(labels: Sequence[Sequence[int]] | np.ndarray, annotators: Sequence[Hashable],
-                 program_id: Hashable = None) -> pd.DataFrame:
-    """A dense ``(n_lines, n_annotators)`` label matrix (0 = not labelled) as a label frame."""
-    arr = np.asarray(labels)
-    if arr.ndim != 2 or arr.shape[1] != len(annotators):
-        raise ValueError(f"labels must have shape (n_lines, {len(annotators)}), got {arr.shape}")
-    line, col = np.nonzero(arr)
-    names = np.empty(len(annotators), dtype=object)
-    names[:] = list(annotators)
-    return pd.DataFrame({"program_id": program_id, "line": line, "annotator": names[col],
-                         "label": arr[line, col].astype(np.int64)})
+# ----------------------------------------------------------------------------- old import paths
+_MOVED = {"replay_log": "crlhf.replay", "IncrementalReplay": "crlhf.replay", "labels_frame": "crlhf.replay",
+          "scores_at": "crlhf.crowd_views", "truth_frame": "crlhf.crowd_views",
+          "threshold_curve": "crlhf.crowd_views", "annotator_summary": "crlhf.crowd_views",
+          "LINE_COLUMNS": "crlhf.crowd_views"}
 
 
-# ----------------------------------------------------------------------------- thresholds and summaries
-LINE_COLUMNS = ("program_id", "line", "posterior", "counted")
-
-
-def _check_lines(lines) -> pd.DataFrame:
-    if not isinstance(lines, pd.DataFrame):
-        raise TypeError("lines must be the frame of ReplayResult.lines (program_id, line, posterior, counted)")
-    missing = [c for c in LINE_COLUMNS if c not in lines.columns]
-    if missing:
-        raise ValueError(f"lines lack column(s) {missing}; expected {LINE_COLUMNS} (ReplayResult.lines)")
-    return lines
-
-
-def _check_tau(tau) -> float:
-    return _check_prob("tau", tau, open_=False)
-
-
-def scores_at(lines: pd.DataFrame, tau: float = 0.5, shape: str = "share", *, prompts: Mapping | None = None,
-              programs: Mapping | None = None) -> pd.DataFrame:
-    """The reward of every program at threshold ``tau`` from per-line posteriors
-    (``ReplayResult.lines`` or :meth:`CrowdModel.assess_log`), computed by
-    :func:`crlhf.reward.program_scores`: by default ``s = c / k``, ``c`` scored lines with
-    posterior ``> tau``, ``k`` scored lines, ``s = 0`` when ``k = 0``. The scored lines are the
-    counted lines after those given with the prompt (``prompts``: ``program_id -> prompt`` and
-    ``programs``: ``program_id -> text``; without them every counted line). Returns
-    ``program_id, score, k`` in order of first appearance."""
-    from .reward import program_scores
-
-    lines = _check_lines(lines)
-    tau = _check_tau(tau)
-    return program_scores(lines, tau, shape, prompts=prompts, programs=programs)
-
-
-def truth_frame(truth) -> pd.DataFrame:
-    """Line truth as a frame ``program_id, line, truth`` (+1 correct / -1 wrong), from a frame
-    with ``program_id, line`` and ``truth`` or ``label`` (as ``LabelStore.gold()``), or a
-    mapping ``program_id -> [+1/-1 per line]``."""
-    if isinstance(truth, pd.DataFrame):
-        col = "truth" if "truth" in truth.columns else "label" if "label" in truth.columns else None
-        missing = [c for c in ("program_id", "line") if c not in truth.columns] + ([] if col else ["truth"])
-        if missing:
-            raise ValueError(f"truth frame lacks column(s) {missing}; expected program_id, line, truth (or label)")
-        values = _int_column(truth[col], "truth")
-        lines = _int_column(truth["line"], "line")
-        frame = pd.DataFrame({"program_id": truth["program_id"].to_numpy(dtype=object), "line": lines,
-                              "truth": values})
-    elif isinstance(truth, Mapping):
-        mapping = _gold_mapping(truth)
-        lengths = np.array([len(v) for v in mapping.values()], dtype=np.int64)
-        pid_obj = np.empty(len(mapping), dtype=object)
-        pid_obj[:] = list(mapping)
-        frame = pd.DataFrame({"program_id": np.repeat(pid_obj, lengths),
-                              "line": np.concatenate([np.arange(n) for n in lengths]) if len(lengths) else
-                              np.zeros(0, np.int64),
-                              "truth": np.concatenate(list(mapping.values())) if mapping else np.zeros(0, np.int64)})
-    else:
-        raise TypeError(f"truth must be a frame (program_id, line, truth) or a mapping program_id -> "
-                        f"[+1/-1 per line], got {type(truth).__name__}")
-    bad = ~np.isin(frame["truth"].to_numpy(), (1, -1))
-    if bad.any():
-        raise ValueError(f"truth row {int(np.flatnonzero(bad)[0])}: line truth must be +1 or -1 (field 'truth')")
-    return frame.drop_duplicates(["program_id", "line"], keep="last").reset_index(drop=True)
-
-
-def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share", *, prompts: Mapping | None = None,
-                    programs: Mapping | None = None) -> pd.DataFrame:
-    """How the threshold ``tau`` of the reward trades off against the truth, for each ``tau``
-    in ``taus`` (default 0, 0.02, ..., 1): ``tau``, ``line_accuracy`` (share of scored lines
-    with known truth where ``posterior > tau`` agrees with it), ``score_mae`` (mean absolute
-    error of the score, :func:`crlhf.reward.shape_scores` with ``shape``, against the same shape
-    of the truth, over programs whose scored lines all have truth), ``mean_score``, ``n_lines``
-    and ``n_programs`` evaluated. The scored lines are those of :func:`crlhf.reward.scored_mask`
-    (``prompts``/``programs`` as in :func:`scores_at`). Vectorised over lines."""
-    from .reward import scored_mask, shape_scores
-
-    lines = _check_lines(lines)
-    taus = np.round(np.linspace(0, 1, 51), 2) if taus is None else np.atleast_1d(np.asarray(taus, dtype=float))
-    for t in taus:
-        _check_tau(t)
-    t_frame = truth_frame(truth)
-    key = pd.MultiIndex.from_arrays([lines["program_id"].to_numpy(dtype=object), lines["line"].to_numpy()])
-    pos = pd.MultiIndex.from_arrays([t_frame["program_id"].to_numpy(dtype=object),
-                                     t_frame["line"].to_numpy()]).get_indexer(key)
-    known = pos >= 0
-    t_line = np.where(known, t_frame["truth"].to_numpy()[np.maximum(pos, 0)], 0)
-    counted = scored_mask(lines, prompts, programs)
-    post = lines["posterior"].to_numpy(dtype=float)
-    codes, pids = pd.factorize(lines["program_id"], sort=False)
-    n_prog = len(pids)
-    k = np.bincount(codes, weights=counted, minlength=n_prog)
-    k_known = np.bincount(codes, weights=counted & known, minlength=n_prog)
-    full = (k > 0) & (k_known == k)  # programs whose every scored line has truth
-    true_s = shape_scores((t_line > 0).astype(float), counted, codes, n_prog, shape, 0.5)
-    use = counted & known
-    above = post[None, :] > taus[:, None]  # (n_taus, n_lines)
-    n_used = int(use.sum())
-    hits = ((above == (t_line > 0)[None, :]) & use[None, :]).sum(axis=1)
-    acc = hits / n_used if n_used else np.full(len(taus), np.nan)
-    s = np.stack([shape_scores(post, counted, codes, n_prog, shape, t) for t in taus]) if len(taus) else \
-        np.zeros((0, n_prog))  # one bincount per threshold (51 by default)
-    n_full = int(full.sum())
-    mae = np.abs(s[:, full] - true_s[full][None, :]).mean(axis=1) if n_full else np.full(len(taus), np.nan)
-    return pd.DataFrame({"tau": taus, "line_accuracy": acc, "score_mae": mae,
-                         "mean_score": s.mean(axis=1) if n_prog else np.full(len(taus), np.nan),
-                         "n_lines": n_used, "n_programs": n_full})
-
-
-def annotator_summary(model: CrowdModel, log: pd.DataFrame, gold=None) -> pd.DataFrame:
-    """One row per annotator of ``model`` (a leaderboard), best reliability first:
-    ``annotator, reliability`` (current ``p_i``), ``n_labels`` (latest labels), ``n_programs``,
-    ``gold_lines`` (gold lines labelled) and ``gold_accuracy`` (share of them labelled as the
-    truth says; NaN without gold labels)."""
-    if not isinstance(model, CrowdModel):
-        raise TypeError(f"model must be a CrowdModel, got {type(model).__name__}")
-    frame = _latest_labels(log)
-    names = pd.Index(model.annotators, dtype=object)
-    rel = model.reliabilities.to_numpy()
-    codes, uniques = pd.factorize(frame["annotator"], sort=False)
-    where = names.get_indexer(pd.Index(uniques, dtype=object))
-    if (where < 0).any():
-        raise ValueError(f"annotator {uniques[int(np.flatnonzero(where < 0)[0])]!r} of the log "
-                         "is not registered in the model (field 'annotator')")
-    ann = where[codes] if len(codes) else np.zeros(0, dtype=np.intp)
-    n = len(names)
-    n_labels = np.bincount(ann, minlength=n)
-    pcodes, puniques = pd.factorize(frame["program_id"], sort=False)
-    pairs = np.unique(ann.astype(np.int64) * max(len(puniques), 1) + pcodes)
-    n_programs = np.bincount(pairs // max(len(puniques), 1), minlength=n)
-    gold_lines: np.ndarray = np.zeros(n, dtype=np.int64)
-    gold_right: np.ndarray = np.zeros(n)
-    if gold is not None:
-        t_frame = truth_frame(gold)
-        on_gold = frame["program_id"].isin(pd.unique(t_frame["program_id"])).to_numpy(dtype=bool)
-        if len(t_frame) and on_gold.any():
-            sub, sub_ann = frame[on_gold], ann[on_gold]
-            key = pd.MultiIndex.from_arrays([sub["program_id"].to_numpy(dtype=object), sub["line"].to_numpy()])
-            pos = pd.MultiIndex.from_arrays([t_frame["program_id"].to_numpy(dtype=object),
-                                             t_frame["line"].to_numpy()]).get_indexer(key)
-            known = pos >= 0
-            right = known & (sub["label"].to_numpy() == t_frame["truth"].to_numpy()[np.maximum(pos, 0)])
-            gold_lines = np.bincount(sub_ann, weights=known, minlength=n).astype(np.int64)
-            gold_right = np.bincount(sub_ann, weights=right, minlength=n)
-    out = pd.DataFrame({
-        "annotator": names.to_numpy(dtype=object), "reliability": rel, "n_labels": n_labels.astype(np.int64),
-        "n_programs": n_programs.astype(np.int64), "gold_lines": gold_lines,
-        "gold_accuracy": np.divide(gold_right, gold_lines, out=np.full(n, np.nan), where=gold_lines > 0),
-    })
-    return out.sort_values(["reliability", "n_labels"], ascending=[False, False], kind="stable").reset_index(drop=True)
+def __getattr__(name: str):
+    """Names that moved out of this module (PEP 562): imported from their new home, with a warning."""
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(f"crlhf.crowd.{name} moved to {home}; import it from there", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(home), name)

@@ -67,7 +67,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel, replay_log
+from .crowd import CrowdModel
+from .replay import replay_log
 from .reward import (CREDITS, SHAPES, SOURCES, CheckedProgram, RewardInputs, Rewards,  # noqa: F401
                      line_share, prompt_centred, scored_lines, token_lines)
 from .reward import credit as reward_credit

@@ -225,7 +225,7 @@ def plot_passk_before_after(before: pd.DataFrame, after: pd.DataFrame, ax=None,
 def plot_threshold_curve(curves, tau: float | None = None, ax=None):
     """Line accuracy and score MAE against the threshold ``tau`` of ``s = c/k``.
 
-    ``curves``: one frame from ``crlhf.crowd.threshold_curve`` or a mapping ``label -> frame``
+    ``curves``: one frame from ``crlhf.crowd_views.threshold_curve`` or a mapping ``label -> frame``
     (several crowd models on one axis); ``tau`` draws a marker at the threshold in use."""
     if isinstance(curves, pd.DataFrame):
         curves = {None: curves}
@@ -237,7 +237,7 @@ def plot_threshold_curve(curves, tau: float | None = None, ax=None):
     for i, (name, curve) in enumerate(curves.items()):
         missing = {"tau", "line_accuracy", "score_mae"} - set(curve.columns)
         if missing:
-            raise ValueError(f"curve lacks column(s) {sorted(missing)}: pass crlhf.crowd.threshold_curve(...)")
+            raise ValueError(f"curve lacks column(s) {sorted(missing)}: pass crlhf.crowd_views.threshold_curve(...)")
         colour = f"C{i}"
         suffix = "" if name is None else f" ({name})"
         ax.plot(curve["tau"], curve["line_accuracy"], color=colour, label=f"line accuracy{suffix}")

@@ -1,6 +1,6 @@
 """The reward: labels + program + task -> the score ``s`` PPO trains on. The one owner of it
 (DESIGN.md, "one quantity, one function"): the loop, :mod:`crlhf.trl_rewards`, the store's
-dataset and exports, :func:`crlhf.crowd.scores_at`, the dashboard and the ThresholdExplorer all
+dataset and exports, :func:`crlhf.crowd_views.scores_at`, the dashboard and the ThresholdExplorer all
 call this module, and none recomputes it.
 
 **Scored lines.** A program ``y = task.program(completion)`` has lines ``l_1..l_n``; the crowd

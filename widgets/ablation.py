@@ -6,7 +6,7 @@ the labels into a fresh ``CrowdModel`` (the posteriors depend on them); a change
 of the reward shape only re-scores the posteriors it already has (``crlhf.reward``:
 ``program_scores`` for the shape on show, ``shape_table`` for what each shape would pay each
 program, over the lines the model generated). Accuracy against the truth is
-``crlhf.crowd.threshold_curve``. The widget draws; the numbers come from ``crlhf``.
+``crlhf.crowd_views.threshold_curve``. The widget draws; the numbers come from ``crlhf``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import RELIABILITY_METHODS, CrowdModel, ReplayResult, threshold_curve
+from crlhf.crowd import RELIABILITY_METHODS, CrowdModel, ReplayResult
+from crlhf.crowd_views import threshold_curve
 from crlhf.reward import SHAPES, program_scores, shape_table
 from crlhf.store import LabelStore
 

@@ -2,7 +2,7 @@
 
 A refresh reads only the labels written since the last one (``labels(since=...)``), appends
 them to the log it holds, and brings the crowd model up to date with
-``crlhf.crowd.IncrementalReplay`` (the incremental form of ``replay_log``, the replay of
+``crlhf.replay.IncrementalReplay`` (the incremental form of ``replay_log``, the replay of
 ``LabelStore.replay``: the latest label of each annotator for each line, programs in order
 of their first label, registered annotators first, gold programs calibrating), which replays
 only from the first program whose labels changed. Nothing is recomputed when nothing changed. A
@@ -31,13 +31,9 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import (
-    CrowdModel,
-    IncrementalReplay,
-    ReplayResult,
-    annotator_summary,
-    program_lines,
-)
+from crlhf.crowd import CrowdModel, ReplayResult, program_lines
+from crlhf.crowd_views import annotator_summary
+from crlhf.replay import IncrementalReplay
 from crlhf.reward import program_scores, scored_mask, shape_table
 from crlhf.store import LabelStore, program_name
 

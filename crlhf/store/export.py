@@ -1,6 +1,6 @@
 """The store's labels through the crowd model, and out as a dataset: the bodies of
 :meth:`crlhf.store.LabelStore.replay`, ``dataset``, ``export_dataset`` and ``to_dataset``.
-The replay itself is :func:`crlhf.crowd.replay_log` and the score :mod:`crlhf.reward`: these
+The replay itself is :func:`crlhf.replay.replay_log` and the score :mod:`crlhf.reward`: these
 functions only read the store for them. Each takes the :class:`~crlhf.store.LabelStore` it reads."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from ..crowd import CrowdModel, ReplayResult, replay_log
+from ..crowd import CrowdModel, ReplayResult
+from ..replay import replay_log
 from .schema import LABEL_COLUMNS, annotators_table, gold_table, labels_table, programs_table, tasks_table
 from .values import _as_int, _chunks, _label_frame
 

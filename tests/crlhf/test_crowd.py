@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crlhf.bayes import expit, logit, posterior
-from crlhf.crowd import CrowdModel, counted_lines, labels_frame
+from crlhf.crowd import CrowdModel, counted_lines
+from crlhf.replay import labels_frame
 
 PROGRAM = "def f(xs):\n    total = 0\n\n    # add them up\n    for x in xs:\n        total += x\n    return total\n"
 
@@ -349,75 +350,31 @@ def test_lazy_annotator_likelihood_ratio_goes_to_one():
     assert abs(two.line_prior - 0.85) < 0.1
 
 
-# ------------------------------------------------------------------ one replay path
-def _growing_log(seed=0):
-    rng = np.random.default_rng(seed)
-    names = [f"w{i}" for i in range(5)]
-    rows, order = [], 0
-    for j in range(40):
-        for name in rng.choice(names, size=3, replace=False):
-            for line in range(4):
-                rows.append((f"p{j}", line, name, int(rng.choice([1, -1])), order))
-                order += 1
-    log = pd.DataFrame(rows, columns=["program_id", "line", "annotator", "label", "order"])
-    return names, log
+# ------------------------------------------------------------------ old import paths
+MOVED = {"replay_log": "crlhf.replay", "IncrementalReplay": "crlhf.replay", "labels_frame": "crlhf.replay",
+         "scores_at": "crlhf.crowd_views", "truth_frame": "crlhf.crowd_views", "threshold_curve": "crlhf.crowd_views",
+         "annotator_summary": "crlhf.crowd_views", "LINE_COLUMNS": "crlhf.crowd_views"}
 
 
-@pytest.mark.parametrize("reliability", ["eq8", "beta", "two_coin"])
-def test_incremental_replay_equals_a_full_replay(reliability):
-    from crlhf.crowd import IncrementalReplay, replay_log
+@pytest.mark.parametrize("name", sorted(MOVED))
+def test_a_moved_name_still_imports_from_crlhf_crowd_with_a_warning(name):
+    import importlib
+    import re
 
-    names, log = _growing_log()
-    gold = {"p0": np.array([1, -1, 1, 1]), "p1": np.array([1, 1, -1, -1])}
-    texts = {f"p{j}": "a = 1\nb = 2\n# c\nd = 4" for j in range(40)}
-    inc = IncrementalReplay(every=4, reliability=reliability)
-    n = len(log)
-    relabel = log.iloc[[5, n - 30]].assign(label=lambda f: -f["label"], order=[n, n + 1])
-    newcomer = pd.DataFrame({"program_id": ["p39", "p40"], "line": [0, 1], "annotator": ["x", "w0"],
-                             "label": [1, -1], "order": [n + 2, n + 3]})
-    chunks = [log.iloc[:0], log.iloc[:100], log.iloc[100:300], log.iloc[300:n - 12], log.iloc[n - 12:],
-              relabel.iloc[1:], relabel.iloc[:1], newcomer]
-    seen = []
-    for chunk in chunks:
-        seen.append(chunk)
-        model, result = inc.update(chunk, annotators=names, gold=gold, programs=texts)
-        full, expect = replay_log(pd.concat(seen, ignore_index=True), annotators=names, gold=gold,
-                                  programs=texts, reliability=reliability)
-        pd.testing.assert_frame_equal(result.lines, expect.lines)
-        pd.testing.assert_frame_equal(result.scores, expect.scores)
-        pd.testing.assert_frame_equal(model.history, full.history)
-        assert model.annotators == full.annotators and model.line_prior == full.line_prior
-        np.testing.assert_array_equal(model.log_likelihood_ratios, full.log_likelihood_ratios)
-    assert inc.n_replayed == 41  # a new annotator: everything again
-    inc.update(log.iloc[:0].assign(program_id=[]), annotators=names, gold=gold, programs=texts)
-    assert inc.n_replayed <= 4  # nothing new: only from the last kept state
+    import crlhf.crowd
+
+    home = MOVED[name]
+    with pytest.warns(DeprecationWarning, match=re.escape(f"crlhf.crowd.{name} moved to {home};")):
+        old = getattr(crlhf.crowd, name)
+    assert old is getattr(importlib.import_module(home), name)
+    assert name not in crlhf.crowd.__all__
 
 
-def test_incremental_replay_replays_only_the_recent_programs():
-    from crlhf.crowd import IncrementalReplay
+def test_from_import_of_a_moved_name_warns_and_an_unknown_name_fails():
+    with pytest.warns(DeprecationWarning, match="crlhf.replay"):
+        from crlhf.crowd import replay_log
+    from crlhf.replay import replay_log as new
 
-    names, log = _growing_log(1)
-    inc = IncrementalReplay(every=8, reliability="two_coin")
-    inc.update(log.iloc[:-6], annotators=names)
-    inc.update(log.iloc[-6:], annotators=names)  # the last program's last labels
-    assert 1 <= inc.n_replayed <= 8
-    with pytest.raises(TypeError, match="new"):
-        inc.update([1, 2])
-    with pytest.raises(ValueError, match="label"):
-        inc.update(log.iloc[:1].assign(label=3))
-    with pytest.raises(ValueError, match="every"):
-        IncrementalReplay(every=0)
-    with pytest.raises(ValueError, match="reliability"):
-        IncrementalReplay(reliability="three_coin")
-
-
-def test_replay_log_registers_annotators_first_and_checks_its_model():
-    from crlhf.crowd import replay_log
-
-    log = frame([(0, "b", 1), (0, "c", -1)])
-    model, result = replay_log(log, annotators=["z", "b"], gold={}, nu=0.6)
-    assert model.annotators == ["z", "b", "c"] and model.nu == 0.6 and len(result.lines) == 1
-    with pytest.raises(TypeError, match="not both"):
-        replay_log(log, model=CrowdModel(), nu=0.6)
-    with pytest.raises(TypeError, match="model"):
-        replay_log(log, model="eq8")
+    assert replay_log is new
+    with pytest.raises(ImportError, match="nope"):
+        from crlhf.crowd import nope  # noqa: F401

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from crlhf.bayes import expit, logit
-from crlhf.crowd import (CrowdModel, annotator_summary, scores_at, threshold_curve, truth_frame)
+from crlhf.crowd import CrowdModel
+from crlhf.crowd_views import annotator_summary, scores_at, threshold_curve, truth_frame
 from crlhf.simulate import noisy_crowd, random_truths
 
 PROG = "def f(xs):\n    total = 0\n\n    # add\n    for x in xs:\n        total += x\n    return total\n"

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from crlhf import reward as R
-from crlhf.crowd import CrowdModel, scores_at
+from crlhf.crowd import CrowdModel
+from crlhf.crowd_views import scores_at
 from crlhf.loop import check_programs, crowd_scores
 from crlhf.simulate import paper_crowd
 from crlhf.store import LabelStore

@@ -6,7 +6,8 @@ import time
 import pandas as pd
 import pytest
 
-from crlhf.crowd import CrowdModel, scores_at, threshold_curve
+from crlhf.crowd import CrowdModel
+from crlhf.crowd_views import scores_at, threshold_curve
 from crlhf.simulate import noisy_crowd, random_truths
 from widgets.ablation import ThresholdExplorer
 

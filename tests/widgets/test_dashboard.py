@@ -160,7 +160,7 @@ def test_refresh_at_30_annotators_and_1000_programs_is_fast(tmp_path):
 
 
 def test_refresh_replays_only_from_the_first_changed_program(tmp_path):
-    """The dashboard and LabelStore.replay share one replay path (crlhf.crowd.replay_log; the
+    """The dashboard and LabelStore.replay share one replay path (crlhf.replay.replay_log; the
     dashboard through its incremental form): labels on the newest program replay only the last
     few programs, a relabel of an old one replays from there, and the numbers stay those of a
     full replay, under two coins too."""

@@ -13,24 +13,12 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel, _check_prob, _gold_mapping, _int_column, _latest_labels
+from .crowd import CrowdModel, _gold_mapping, _int_column, _latest_labels
+from .reward import LINE_FRAME_COLUMNS, _check_lines, _check_tau, program_scores, scored_mask, shape_scores
 
 __all__ = ["scores_at", "truth_frame", "threshold_curve", "annotator_summary"]
 
-LINE_COLUMNS = ("program_id", "line", "posterior", "counted")
-
-
-def _check_lines(lines) -> pd.DataFrame:
-    if not isinstance(lines, pd.DataFrame):
-        raise TypeError("lines must be the frame of ReplayResult.lines (program_id, line, posterior, counted)")
-    missing = [c for c in LINE_COLUMNS if c not in lines.columns]
-    if missing:
-        raise ValueError(f"lines lack column(s) {missing}; expected {LINE_COLUMNS} (ReplayResult.lines)")
-    return lines
-
-
-def _check_tau(tau) -> float:
-    return _check_prob("tau", tau, open_=False)
+LINE_COLUMNS = LINE_FRAME_COLUMNS  # the columns of ReplayResult.lines
 
 
 def scores_at(lines: pd.DataFrame, tau: float = 0.5, shape: str = "share", *, prompts: Mapping | None = None,
@@ -42,10 +30,6 @@ def scores_at(lines: pd.DataFrame, tau: float = 0.5, shape: str = "share", *, pr
     counted lines after those given with the prompt (``prompts``: ``program_id -> prompt`` and
     ``programs``: ``program_id -> text``; without them every counted line). Returns
     ``program_id, score, k`` in order of first appearance."""
-    from .reward import program_scores
-
-    lines = _check_lines(lines)
-    tau = _check_tau(tau)
     return program_scores(lines, tau, shape, prompts=prompts, programs=programs)
 
 
@@ -89,9 +73,7 @@ def threshold_curve(lines: pd.DataFrame, truth, taus=None, shape: str = "share",
     of the truth, over programs whose scored lines all have truth), ``mean_score``, ``n_lines``
     and ``n_programs`` evaluated. The scored lines are those of :func:`crlhf.reward.scored_mask`
     (``prompts``/``programs`` as in :func:`scores_at`). Vectorised over lines."""
-    from .reward import scored_mask, shape_scores
-
-    lines = _check_lines(lines)
+    _check_lines(lines)
     taus = np.round(np.linspace(0, 1, 51), 2) if taus is None else np.atleast_1d(np.asarray(taus, dtype=float))
     for t in taus:
         _check_tau(t)

@@ -8,11 +8,13 @@ by default.
 from __future__ import annotations
 
 import functools
+import importlib
 import warnings
 from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["renamed_fields", "renamed_keys"]
+__all__ = ["moved_names", "renamed_fields", "renamed_keys"]
 
 T = TypeVar("T")
 
@@ -77,3 +79,17 @@ def renamed_keys(data: Mapping[str, Any], renames: Mapping[str, str], where: str
             _warn(f"{where}: {old!r} is now {new!r}; the old name will be removed", category)
             out[new] = out.pop(old)
     return out
+
+
+def moved_names(module: str, moved: Mapping[str, str]) -> Callable[[str], Any]:
+    """A PEP 562 module ``__getattr__`` for names that moved out of ``module``: ``moved`` maps each
+    name to its new module, from which it is imported on use, with a warning naming the new home."""
+
+    def __getattr__(name: str) -> Any:
+        home = moved.get(name)
+        if home is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(f"{module}.{name} moved to {home}; import it from there", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(home), name)
+
+    return __getattr__

@@ -25,14 +25,13 @@ store's replay, the loop's resume), or by its incremental form
 
 from __future__ import annotations
 
-import importlib
-import warnings
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ._deprecation import moved_names
 from .bayes import expit, logit
 
 __all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "ProgramResult", "ReplayResult", "CrowdModel"]
@@ -740,11 +739,4 @@ _MOVED = {"replay_log": "crlhf.replay", "IncrementalReplay": "crlhf.replay", "la
           "threshold_curve": "crlhf.crowd_views", "annotator_summary": "crlhf.crowd_views",
           "LINE_COLUMNS": "crlhf.crowd_views"}
 
-
-def __getattr__(name: str):
-    """Names that moved out of this module (PEP 562): imported from their new home, with a warning."""
-    home = _MOVED.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warnings.warn(f"crlhf.crowd.{name} moved to {home}; import it from there", DeprecationWarning, stacklevel=2)
-    return getattr(importlib.import_module(home), name)
+__getattr__ = moved_names(__name__, _MOVED)

@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("aggregators", "bayes", "crowd", "eval_run", "evaluate", "loop", "passk", "plots", "policy", "ppo",
-               "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
+               "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny", "train_config")
 
 __all__ = ["__version__", *_EXPORTS]
 

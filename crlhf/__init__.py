@@ -52,7 +52,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 _SUBMODULES = ("aggregators", "bayes", "crowd", "crowd_views", "eval_run", "evaluate", "loop", "passk", "plots",
-               "policy", "ppo", "replay", "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
+               "policy", "ppo", "replay", "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny",
+               "train_config")
 
 __all__ = ["__version__", *_EXPORTS]
 

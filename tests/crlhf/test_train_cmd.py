@@ -1,8 +1,9 @@
-"""crlhf train: config errors name the file, table and key; configs/tiny_quick.toml runs end to
-end on the tiny coder and writes the report (baseline and w/cRLHF rows with intervals), quietly;
-a second invocation redoes nothing and more rounds continue the run; SFT + LoRA; human labels
-through a label store (--db); the PPO step through a single-process accelerate; the LoRA
-reference is the adapter-free base. One torch thread, tiny sizes."""
+"""crlhf train (the config file's own checks: test_train_config.py): defaults and the command
+line's error; configs/tiny_quick.toml runs end to end on the tiny coder and writes the report
+(baseline and w/cRLHF rows with intervals), quietly; a second invocation redoes nothing and more
+rounds continue the run; SFT + LoRA; human labels through a label store (--db); the PPO step
+through a single-process accelerate; the LoRA reference is the adapter-free base. One torch
+thread, tiny sizes."""
 
 import json
 import re
@@ -16,7 +17,8 @@ torch = pytest.importorskip("torch")
 
 from crlhf import cli, tiny  # noqa: E402
 from crlhf.report import passk_frame  # noqa: E402
-from crlhf.train_cmd import ConfigError, load_config, parse_config, run_train  # noqa: E402
+from crlhf.train_cmd import run_train  # noqa: E402
+from crlhf.train_config import load_config, parse_config  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -43,36 +45,6 @@ def quick_text(**tables) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- the file
-@pytest.mark.parametrize("text, match", [
-    ("[loop]\nroundz = 2\n", r"bad\.toml: \[loop\] unknown key 'roundz'; known keys: .*rounds"),
-    ("[loop]\nrounds = \"two\"\n", r"bad\.toml: \[loop\] rounds: expected an integer, got 'two'"),
-    ("[eval]\ntemperatures = 0.2\n", r"bad\.toml: \[eval\] temperatures: expected a list of numbers, got 0.2"),
-    ("[ppo]\nadam_betas = [0.9]\n", r"bad\.toml: \[ppo\] adam_betas: expected a list of 2 numbers"),
-    ("[lora]\nenabled = 1\n", r"bad\.toml: \[lora\] enabled: expected true or false, got 1"),
-    ("[crowd]\ntau = \"high\"\n", r"bad\.toml: \[crowd\] tau: expected a number"),
-    ("[crowd]\nreliabilty = \"eq8\"\n", r"bad\.toml: \[crowd\] unknown key 'reliabilty'"),
-    ("[traning]\nx = 1\n", r"bad\.toml: unknown table \[traning\]; known tables: .*\[loop\]"),
-    ("outt = \"x\"\n", r"bad\.toml: unknown key 'outt'"),
-    ("seeds = [1, 1]\n", r"bad\.toml: seeds: expected a non-empty list of distinct"),
-    ("[ppo]\nseed = 3\n", r"bad\.toml: \[ppo\] seed: not settable here: set by the top-level `seeds`"),
-    ("[ppo]\ntemperature = 0.5\n", r"\[ppo\] temperature: not settable here: .*\[loop\] temperature"),
-    ("[loop]\nreward = \"vibes\"\n", r"bad\.toml: \[loop\] LoopConfig\.reward must be one of"),
-    ("[ppo]\nlearning_rate = 0\n", r"bad\.toml: \[ppo\] PPOConfig\.learning_rate must be > 0"),
-    ("[eval]\nn = 0\n", r"bad\.toml: \[eval\] n takes positive integers"),
-    ("[eval]\ntasks = [\"humaneval\", \"apps\"]\n", r"bad\.toml: \[eval\] tasks: unknown task set 'apps'"),
-    ("[crowd]\nreliability = \"coin\"\n", r"bad\.toml: \[crowd\] reliability must be one of"),
-    ("[prompts]\ntasks = \"humaneval\"\n", r"bad\.toml: \[prompts\] tasks: expected one of minicode, mbpp"),
-    ("[loop]\ncrowd = \"store\"\n", r"bad\.toml: \[loop\] crowd = 'store' needs a label store: set db"),
-    ("[sft]\ndata = \"no/such/file.jsonl\"\n", r"bad\.toml: \[sft\] data: no file or folder"),
-    ("[loop\nrounds = 2\n", r"bad\.toml: invalid TOML: .*line 1"),
-])
-def test_config_errors_name_the_file_table_and_key(tmp_path, text, match):
-    path = tmp_path / "bad.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigError, match=match):
-        load_config(path)
-
-
 def test_config_defaults_none_and_the_command_line_error(tmp_path, capsys):
     cfg = parse_config('[loop]\nlabels_per_program = "none"\n[model]\ndtype = "none"\n', "x.toml")
     assert cfg.loop_config(0, None).labels_per_program is None and cfg.model.dtype is None
@@ -80,7 +52,7 @@ def test_config_defaults_none_and_the_command_line_error(tmp_path, capsys):
     resolved = load_config(QUICK, out=str(tmp_path / "o"), db="x.db").to_dict()
     assert resolved["out"] == str(tmp_path / "o") and resolved["db"] == "x.db"
     assert resolved["loop"]["crowd"] == "store"  # --db means human labels
-    assert resolved["crowd"]["reliability"] == "two_coin" and resolved["ppo"]["ppo_epochs"] == 1
+    assert resolved["crowd_model"]["reliability"] == "two_coin" and resolved["ppo"]["ppo_epochs"] == 1
     bad = tmp_path / "bad.toml"
     bad.write_text("[loop]\nn = 2.5\n")
     with pytest.raises(SystemExit) as exc:
@@ -160,6 +132,23 @@ def test_quick_config_end_to_end_quiet_then_resumes_without_redoing_work(tmp_pat
     other.write_text(quick_text(loop={"n": 4}))
     with pytest.raises(ValueError, match=r"settings differ: loop\.n "):
         run_train(load_config(other, out=str(out)), progress=False)
+
+
+def test_a_run_folder_written_before_the_renames_still_resumes(tmp_path):
+    """config.json from before ``[crowd]`` became ``[crowd_model]`` and ``[ppo] lam`` became
+    ``gae_lambda`` is the same config, not one whose settings differ."""
+    from crlhf.train_cmd import _check_run_folder
+
+    now = load_config(QUICK).to_dict()
+    old = json.loads(json.dumps(now))
+    old["crowd"] = old.pop("crowd_model")
+    old["ppo"]["lam"] = old["ppo"].pop("gae_lambda")
+    (tmp_path / "config.json").write_text(json.dumps({"config": old}))
+    _check_run_folder(tmp_path, now)
+    old["ppo"]["lam"] = 0.5  # a real difference is still caught, under the new name
+    (tmp_path / "config.json").write_text(json.dumps({"config": old}))
+    with pytest.raises(ValueError, match=r"settings differ: ppo\.gae_lambda"):
+        _check_run_folder(tmp_path, now)
 
 
 def test_sft_then_lora_rounds_and_the_sft_is_reused(tmp_path):
@@ -312,20 +301,3 @@ def test_lora_reference_is_the_base_only_the_adapter_trains_and_a_checkpoint_rel
     assert torch.allclose(again.logprobs, rollout.logprobs, atol=1e-5)
     assert torch.allclose(again.ref_logprobs, rollout.ref_logprobs, atol=1e-5)
     assert torch.allclose(again.values, rollout.values, atol=1e-6)
-
-
-def test_sft_table_defaults_are_the_sft_functions():
-    """``[sft]`` mirrors :func:`crlhf.sft.sft` (typed, for checking the TOML): every key is one of
-    its arguments, with the same default, so the two cannot drift apart."""
-    import dataclasses
-    import inspect
-
-    from crlhf.sft import sft
-    from crlhf.train_cmd import SFTSettings
-
-    params = inspect.signature(sft).parameters
-    for f in dataclasses.fields(SFTSettings):
-        if f.name == "data":  # required by sft(); None here means "no SFT"
-            continue
-        assert f.name in params, f.name
-        assert f.default == params[f.name].default, f.name

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crlhf.bayes import expit, logit, posterior
+from crlhf.bayes import posterior
 from crlhf.crowd import CrowdModel, counted_lines, labels_frame
 
 PROGRAM = "def f(xs):\n    total = 0\n\n    # add them up\n    for x in xs:\n        total += x\n    return total\n"
@@ -80,9 +80,11 @@ def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
     m.add_annotators(["good", "bad", "idle"])
     truth = [1, -1, 1, 1]
     res = m.calibrate({"good": [1, -1, 1, 0], "bad": [-1, 1, 1, -1], "idle": [0, 0, 0, 0]}, truth)
-    g = float(logit(0.9))
-    assert m.reliability_of("good") == pytest.approx(expit(logit(0.6) + 0.1 * 3 * g))
-    assert m.reliability_of("bad") == pytest.approx(expit(logit(0.6) + 0.1 * (1 - 3) * g))
+    # eq (8) on gold, in odds: each agreement multiplies the odds 0.6/0.4 by 9 ** 0.1 (logit 0.9 = ln 9),
+    # each disagreement divides them; good: 3 agree (its 0 adds nothing), bad: 1 agrees, 3 disagree
+    good, bad = 1.5 * 9**0.3, 1.5 * 9**-0.2
+    assert m.reliability_of("good") == pytest.approx(good / (1 + good))  # 0.7436...
+    assert m.reliability_of("bad") == pytest.approx(bad / (1 + bad))  # 0.4915...
     assert m.reliability_of("idle") == pytest.approx(0.6)
     assert res.gold
 

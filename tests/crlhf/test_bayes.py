@@ -97,13 +97,14 @@ def test_update_reliability_is_finite_for_any_input(p, mu, pbar, lam):
 
 
 def test_update_reliability_eq8_by_hand():
-    # logit(0.7) + 0.1 * logit(0.9)
-    expect = expit(np.log(0.7 / 0.3) + 0.1 * np.log(9.0))
-    assert update_reliability(0.7, 1, 0.9, 0.1) == pytest.approx(expect)
-    assert update_reliability(0.7, -1, 0.9, 0.1) < 0.7 < update_reliability(0.7, 1, 0.9, 0.1)
+    # in odds: logit(p) + lam * mu * logit(pbar) multiplies the odds 7/3 by 9 ** (mu * 0.1)
+    up, down = 7 / 3 * 9**0.1, 7 / 3 * 9**-0.1
+    assert update_reliability(0.7, 1, 0.9, 0.1) == pytest.approx(up / (1 + up))  # 0.7440...
+    assert update_reliability(0.7, -1, 0.9, 0.1) == pytest.approx(down / (1 + down))  # 0.6519...
     assert update_reliability(0.7, 1, 0.5, 0.1) == pytest.approx(0.7)  # pbar = 1/2 teaches nothing
-    # pbar = 1 is legal: a finite step of lam * logit(1 - EPS)
-    assert update_reliability(0.5, 1, 1.0, 0.1) == pytest.approx(expit(0.1 * logit(1 - EPS)))
+    # pbar = 1 is legal: clipped to 1 - EPS, the odds 1 times ((1 - EPS) / EPS) ** 0.1 ~ 7.94
+    odds = ((1 - EPS) / EPS) ** 0.1
+    assert update_reliability(0.5, 1, 1.0, 0.1) == pytest.approx(odds / (1 + odds))
     got = update_reliability([0.6, 0.6], [1, -1], [0.8, 0.8], 0.5)
     assert got[0] > 0.6 > got[1]
 
@@ -116,7 +117,9 @@ def test_logit_and_expit_are_inverse_and_stable():
     assert logit(expit(inner)) == pytest.approx(inner, rel=1e-6)
     assert np.isfinite(logit([0.0, 1.0])).all()
     assert logit(1.0) == pytest.approx(-logit(0.0))
-    assert expit(-40.0) > 0  # relative precision kept in the tail
+    assert expit(-40.0) == pytest.approx(np.exp(-40.0), rel=1e-12)  # relative precision kept in the tail
+    # known values, not only the round trip: logit(0.8) = ln(0.8 / 0.2) = ln 4, expit(ln 3) = 3 / (1 + 3)
+    assert logit(0.8) == pytest.approx(np.log(4.0)) and expit(np.log(3.0)) == pytest.approx(0.75)
 
 
 def test_score_is_c_over_k():

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crlhf.bayes import expit, logit, posterior
+from crlhf.bayes import posterior
 from crlhf.crowd import CrowdModel, counted_lines
 from crlhf.replay import labels_frame
 
@@ -18,26 +18,36 @@ def frame(rows, program_id="p"):
 def test_posteriors_use_reliabilities_as_they_stood():
     m = CrowdModel(nu=0.7, lam=0.5).add_annotators(["a", "b", "c"])
     res = m.ingest({"a": [1, 1], "b": [1, -1], "c": [-1, -1]})
-    expect = posterior(np.array([[1, 1, -1], [1, -1, -1]]), [0.7, 0.7, 0.7])
-    assert res.posteriors == pytest.approx(expect)
+    # eq (7) at p_i = 0.7 (w = logit 0.7): line 0 is +w +w -w = w -> 0.7, line 1 is +w -w -w = -w -> 0.3
+    assert res.posteriors == pytest.approx([0.7, 0.3])
     assert list(res.consensus) == [1, -1]
     assert res.score == 0.5
     assert m.reliabilities.index.tolist() == ["a", "b", "c"]
 
 
 def test_eq8_batch_update_by_hand_with_and_without_leave_one_out():
+    """Eq (8) summed over a program's lines, worked out by hand. All start at p = 0.7 (w = logit 0.7
+    = ln 7/3), lam = 0.5. Line 0 has labels a+ b+ c-, log-odds S0 = w; line 1 has a+ b- c-, S1 = -w.
+    Each line steps annotator i by clip(label_i * S, +-logit p_max); with leave_one_out S is replaced
+    by S - label_i * w, the others' consensus."""
     labels = {"a": [1, 1], "b": [1, -1], "c": [-1, -1]}
-    w = float(logit(0.7))
-    cap = float(logit(0.99))
-    for loo in (False, True):
-        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=0.99, reliability="eq8").add_annotators(list("abc"))
+    sqrt3 = np.sqrt(3.0)
+    cases = {
+        # without leave-one-out: a steps w - w = 0; b steps w + w -> expit(w + 0.5 * 2w) = expit(2w)
+        # = (7/3)^2 / (1 + (7/3)^2) = .49 / (.49 + .09); c steps -w + w = 0
+        (False, 0.99): {"a": 0.7, "b": 0.49 / 0.58, "c": 0.7},
+        # leave-one-out: a is judged on w - w = 0 and -w - w = -2w -> expit(w + 0.5 * -2w) = 1/2;
+        # b on 0 and 0; c on -w - w = -2w and w - w = 0
+        (True, 0.99): {"a": 0.5, "b": 0.7, "c": 0.5},
+        # p_max = 0.75 (logit = ln 3 < 2w): b's 2w ends above the cap and stops at 0.75
+        (False, 0.75): {"a": 0.7, "b": 0.75, "c": 0.7},
+        # ... and a's -2w on line 1 is clipped to -ln 3: odds (7/3) / sqrt(3) -> p = 7 / (7 + 3 sqrt 3)
+        (True, 0.75): {"a": 7 / (7 + 3 * sqrt3), "b": 0.7, "c": 7 / (7 + 3 * sqrt3)},
+    }
+    for (loo, p_max), want in cases.items():
+        m = CrowdModel(nu=0.7, lam=0.5, leave_one_out=loo, p_max=p_max, reliability="eq8").add_annotators(list("abc"))
         m.ingest(labels)
-        lab = np.array([labels[a] for a in "abc"]).T  # lines x annotators
-        s = lab.sum(axis=1) * w
-        for j, a in enumerate("abc"):
-            ref = s - lab[:, j] * w if loo else s
-            step = np.clip(lab[:, j] * ref, -cap, cap).sum()
-            assert m.reliability_of(a) == pytest.approx(expit(w + 0.5 * step)), (loo, a)
+        assert m.reliabilities.to_dict() == pytest.approx(want), (loo, p_max)
 
 
 def test_order_of_labels_inside_a_program_does_not_matter():
@@ -71,9 +81,11 @@ def test_calibration_on_gold_moves_each_annotator_by_its_agreements():
     m.add_annotators(["good", "bad", "idle"])
     truth = [1, -1, 1, 1]
     res = m.calibrate({"good": [1, -1, 1, 0], "bad": [-1, 1, 1, -1], "idle": [0, 0, 0, 0]}, truth)
-    g = float(logit(0.9))
-    assert m.reliability_of("good") == pytest.approx(expit(logit(0.6) + 0.1 * 3 * g))
-    assert m.reliability_of("bad") == pytest.approx(expit(logit(0.6) + 0.1 * (1 - 3) * g))
+    # eq (8) on gold, in odds: each agreement multiplies the odds 0.6/0.4 by 9 ** 0.1 (logit 0.9 = ln 9),
+    # each disagreement divides them; good: 3 agree (its 0 adds nothing), bad: 1 agrees, 3 disagree
+    good, bad = 1.5 * 9**0.3, 1.5 * 9**-0.2
+    assert m.reliability_of("good") == pytest.approx(good / (1 + good))  # 0.7436...
+    assert m.reliability_of("bad") == pytest.approx(bad / (1 + bad))  # 0.4915...
     assert m.reliability_of("idle") == pytest.approx(0.6)
     assert res.gold
 
@@ -297,6 +309,8 @@ def test_two_coin_update_by_hand():
     m.add_annotators(["a", "b"])
     labels = {"a": [1, 1, -1], "b": [1, -1, 0]}
     q = m.assess(labels).posteriors
+    # a fresh crowd is eq (7) at 0.7 with prior 1/2: (+,+) -> .49 / (.49 + .09), (+,-) -> 1/2, (-, none) -> .3
+    assert q == pytest.approx([0.49 / 0.58, 0.5, 0.3])
     m.ingest(labels)
     # a: +1 on lines 0, 1 and -1 on line 2; b: +1 on line 0, -1 on line 1
     sens_a = (7 + q[0] + q[1]) / (10 + q[0] + q[1] + q[2])

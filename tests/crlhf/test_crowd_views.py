@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crlhf.bayes import expit, logit
 from crlhf.crowd import CrowdModel
 from crlhf.crowd_views import annotator_summary, scores_at, threshold_curve, truth_frame
 from crlhf.simulate import noisy_crowd, random_truths
@@ -41,12 +40,10 @@ def test_assess_log_latest_label_wins_and_program_texts_count_lines():
     lines = m.assess_log(_log(), programs={"p": PROG})
     p = lines[lines.program_id == "p"]
     assert len(p) == 7 and p.counted.tolist() == [True, True, False, False, True, True, True]
-    w = float(logit(0.8))
-    assert p.posterior.tolist()[:3] == pytest.approx([float(expit(w)), float(expit(2 * w)),
-                                                      0.5])  # a's line 1 is +1 now
+    # eq (7) at p_i = 0.8 (odds 4): one +1 -> 0.8; two +1 -> odds 16 -> 16/17; none -> 1/2
+    assert p.posterior.tolist()[:3] == pytest.approx([0.8, 16 / 17, 0.5])  # a's line 1 is +1 now
     q = lines[lines.program_id == "q"]
-    assert len(q) == 3 and q.counted.all() and q.posterior.tolist() == pytest.approx(
-        [float(expit(-w)), 0.5, float(expit(w))])
+    assert len(q) == 3 and q.counted.all() and q.posterior.tolist() == pytest.approx([0.2, 0.5, 0.8])
     with pytest.raises(ValueError, match="not registered"):
         CrowdModel().assess_log(_log())
     with pytest.raises(ValueError, match="out of range"):

@@ -36,7 +36,7 @@ def test_pass_at_k_over_temperatures_and_the_table_i_view(tasks, tmp_path):
     assert len(result.samples) == 2 * 4 * 5
     assert result.per_task.groupby("temperature").c.sum().to_dict() == {0.2: 6, 0.8: 8}
 
-    def expect(cs, k):
+    def expect(cs, k):  # the textbook binomial form, against pass_at_k's log-product form
         return sum(1 - comb(5 - c, k) / comb(5, k) for c in cs) / len(cs)
 
     got = result.passk.set_index(["temperature", "k"]).pass_at_k

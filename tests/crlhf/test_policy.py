@@ -59,6 +59,12 @@ PROMPTS = ['def count_even(xs):\n    """Count the even numbers in xs."""\n', "de
 FAMILIES = ["gpt2", "gpt_neo", "gpt_neox", "codegen"]
 
 
+def text_of(tokenizer, ids):
+    """What the tokens say, by the tokenizer itself (not Policy's private decoder): special tokens
+    dropped, spacing as sampled."""
+    return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
 def fresh_logprobs(model, prompt_ids, token_ids, temperature):
     """log_softmax(logits / T) at the response tokens, from one unpadded forward pass."""
     ids = torch.cat([prompt_ids, token_ids]).unsqueeze(0)
@@ -85,7 +91,7 @@ def test_sample_shapes_logprobs_and_seed(tokenizer, family):
             assert c.token_ids.dtype == torch.long and c.token_ids.dim() == 1
             assert c.logprobs.shape == c.token_ids.shape
             assert bool((c.logprobs <= 0).all()) and bool(torch.isfinite(c.logprobs).all())
-            assert policy._decode(c.token_ids.tolist()).startswith(c.text)
+            assert text_of(tokenizer, c.token_ids.tolist()).startswith(c.text)
             if not c.finished:
                 assert len(c.token_ids) == 20
             # the sampling distribution, recomputed without padding or KV cache
@@ -137,16 +143,16 @@ def test_stop_truncation_in_generation(tokenizer, monkeypatch):
     monkeypatch.setattr(policy.model, "generate", spy)
     [[c]] = policy.sample(["x = "], n=1, temperature=1.0, max_new_tokens=60, stop=stop, seed=3, progress=False)
     assert c.finished and not any(s in c.text for s in stop)
-    decoded = policy._decode(c.token_ids.tolist())
+    decoded = text_of(tokenizer, c.token_ids.tolist())
     assert decoded.startswith(c.text) and any(s in decoded[len(c.text):] for s in stop)
     # the kept tokens end with the first one that decodes past the cut
-    assert len(policy._decode(c.token_ids[:-1].tolist())) <= len(c.text)
+    assert len(text_of(tokenizer, c.token_ids[:-1].tolist())) <= len(c.text)
     assert lengths == [len(c.token_ids)], "generation must stop at the token that completes the stop sequence"
     # with several rows, each is cut at its own first stop
     rows = policy.sample(PROMPTS, n=4, temperature=1.0, max_new_tokens=60, stop=stop, seed=4, progress=False)
     for c in (c for r in rows for c in r):
         assert not any(s in c.text for s in stop)
-        assert policy._decode(c.token_ids.tolist()).startswith(c.text)
+        assert text_of(tokenizer, c.token_ids.tolist()).startswith(c.text)
 
 
 def test_finish_token_boundary(tokenizer):
@@ -157,9 +163,9 @@ def test_finish_token_boundary(tokenizer):
     lp = -torch.arange(1, len(gen) + 3, dtype=torch.float32)
     c = policy._finish(prompt, gen + [eos, eos], lp, ("\ndef", "\nclass"), [eos])
     assert c.text == "    return x\n\n" and c.finished
-    kept = policy._decode(c.token_ids.tolist())
+    kept = text_of(tokenizer, c.token_ids.tolist())
     assert kept.startswith(c.text) and len(kept) > len(c.text) and "\ndef" not in kept
-    assert len(policy._decode(c.token_ids[:-1].tolist())) <= len(c.text)
+    assert len(text_of(tokenizer, c.token_ids[:-1].tolist())) <= len(c.text)
     assert c.logprobs.tolist() == lp[:len(c.token_ids)].tolist()
     # end of sequence without a stop: the eos token is kept, the text is everything before it
     body = tokenizer("    return x + 1")["input_ids"]

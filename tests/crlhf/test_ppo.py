@@ -9,6 +9,7 @@ import itertools
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -58,8 +59,84 @@ RESPONSES = [[10, 11, 12, 13], [14, 15]]  # different lengths: the second is rig
 SCORES = [1.0, -0.5]
 
 
+def test_ppo_formulas_on_numbers_worked_by_hand():
+    """Ziegler's KL-penalised rewards, GAE, whitening and both clipped losses on a batch of two
+    (3 tokens, and 2 plus one padding token whose junk values must not leak), every expected value
+    worked out in the comments; GAE also against its closed form sum_l (gamma lam)^l delta_{t+l}."""
+    from crlhf.ppo import clipped_policy_loss, clipped_value_loss, gae_advantages, kl_penalized_rewards, masked_whiten
+
+    f64 = torch.float64
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    logp = torch.tensor([[-1.0, -2.0, -0.5], [-1.5, -0.3, -4.0]], dtype=f64)
+    ref = torch.tensor([[-1.2, -1.5, -0.5], [-1.0, -0.3, 0.0]], dtype=f64)
+    u = torch.tensor([[0.0, 0.25, 0.0], [0.1, 0.0, 9.0]], dtype=f64)
+    rewards, kl = kl_penalized_rewards(logp, ref, torch.tensor([1.0, -0.5], dtype=f64), mask, 0.5, u)
+    # kl = logp - ref = [.2, -.5, 0], [-.5, 0, pad]; r = -0.5 kl + u, plus s at the last real token:
+    # row 0: [-.1, .25 + .25, 0 + 1] ; row 1: [.25 + .1, 0 - .5, pad]
+    torch.testing.assert_close(kl, torch.tensor([[0.2, -0.5, 0.0], [-0.5, 0.0, 0.0]], dtype=f64))
+    torch.testing.assert_close(rewards, torch.tensor([[-0.1, 0.5, 1.0], [0.35, -0.5, 0.0]], dtype=f64))
+
+    values = torch.tensor([[0.5, 0.2, 0.1], [0.3, -0.2, 7.0]], dtype=f64)
+    adv, ret = gae_advantages(rewards, values, mask, gamma=0.9, gae_lambda=0.8)  # gamma * lam = 0.72
+    # row 0: delta_2 = 1 - .1 = .9; delta_1 = .5 + .9 * .1 - .2 = .39; delta_0 = -.1 + .9 * .2 - .5 = -.42
+    #   A_2 = .9, A_1 = .39 + .72 * .9 = 1.038, A_0 = -.42 + .72 * 1.038 = .32736
+    # row 1 (V = 0 after the last real token, not the padding's 7): delta_1 = -.5 + .2 = -.3,
+    #   delta_0 = .35 + .9 * -.2 - .3 = -.13; A_1 = -.3, A_0 = -.13 + .72 * -.3 = -.346
+    want = torch.tensor([[0.32736, 1.038, 0.9], [-0.346, -0.3, 0.0]], dtype=f64)
+    torch.testing.assert_close(adv, want)
+    torch.testing.assert_close(ret, torch.where(mask.bool(), want + values, torch.zeros((), dtype=f64)))
+
+    # the closed form on a random ragged batch: no recursion, one discount matrix per row
+    g = torch.Generator().manual_seed(0)
+    lengths = [6, 1, 4]
+    m = torch.tensor([[1] * n + [0] * (6 - n) for n in lengths])
+    r, v = torch.randn(3, 6, generator=g, dtype=f64), torch.randn(3, 6, generator=g, dtype=f64)
+    got, _ = gae_advantages(r, v, m, gamma=0.95, gae_lambda=0.7)
+    for i, n in enumerate(lengths):
+        v_next = torch.cat([v[i, 1:n], torch.zeros(1, dtype=f64)])
+        delta = r[i, :n] + 0.95 * v_next - v[i, :n]
+        lag = torch.arange(n)[None, :] - torch.arange(n)[:, None]  # l = t' - t
+        discount = torch.where(lag >= 0, (0.95 * 0.7) ** lag.clamp(min=0).to(f64), torch.zeros((), dtype=f64))
+        torch.testing.assert_close(got[i, :n], discount @ delta)
+        assert (got[i, n:] == 0).all()
+
+    # whitening over the valid entries 1, 3, 5, 7: mean 4, population variance (9 + 1 + 1 + 9) / 4 = 5
+    x = torch.tensor([[1.0, 3.0, 5.0], [7.0, 100.0, -100.0]], dtype=f64)
+    wm = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    torch.testing.assert_close(masked_whiten(x, wm), torch.tensor([[-3.0, -1.0, 1.0], [3.0, 0.0, 0.0]], dtype=f64)
+                               / np.sqrt(5 + 1e-8))
+    torch.testing.assert_close(masked_whiten(x, wm, shift_mean=False)[0], torch.tensor([1.0, 3.0, 5.0], dtype=f64)
+                               .sub(4).div(np.sqrt(5 + 1e-8)).add(4))
+
+    # the clipped policy loss, eps = 0.2, ratios 1.5, 0.5, 1.1 | 0.5 (and junk on padding):
+    #   A = 1, rho 1.5: max(-1.5, -1.2) = -1.2 (clipped); A = 1, rho .5: max(-.5, -.8) = -.5;
+    #   A = -2, rho 1.1: max(2.2, 2.2) = 2.2; A = -1, rho .5: max(.5, .8) = .8 (clipped)
+    #   loss = (-1.2 - .5 + 2.2 + .8) / 4 = .325, clipfrac = 2 / 4
+    lm = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    rho = torch.tensor([[1.5, 0.5, 1.1], [0.5, 50.0, 0.01]], dtype=f64)
+    old = torch.full((2, 3), -1.0, dtype=f64)
+    a = torch.tensor([[1.0, 1.0, -2.0], [-1.0, 100.0, -100.0]], dtype=f64)
+    out = clipped_policy_loss(old + torch.log(rho), old, a, lm, 0.2)
+    assert out["loss"].item() == pytest.approx(0.325) and out["clipfrac"].item() == pytest.approx(0.5)
+    logs = np.log([1.5, 0.5, 1.1, 0.5])
+    assert out["approx_kl"].item() == pytest.approx(0.5 * np.mean(logs**2))
+    assert out["ratio"].item() == pytest.approx((1.5 + 0.5 + 1.1 + 0.5) / 4)
+
+    # the clipped value loss, eps_v = 0.2 (V, V_old, R):
+    #   (1, .5, 0): V_clip .7, max(1, .49) = 1;  (0, .5, 1): V_clip .3, max(1, .49) = 1;
+    #   (.6, .5, 2): unclipped, 1.96;  (1, .5, 1): V_clip .7, max(0, .09) = .09 (clipped)
+    #   loss = 0.5 * (1 + 1 + 1.96 + .09) / 4 = .50625, clipfrac = 1 / 4
+    vals = torch.tensor([[1.0, 0.0, 0.6], [1.0, 9.0, 9.0]], dtype=f64)
+    old_v = torch.tensor([[0.5, 0.5, 0.5], [0.5, 0.0, 0.0]], dtype=f64)
+    rets = torch.tensor([[0.0, 1.0, 2.0], [1.0, -9.0, -9.0]], dtype=f64)
+    vout = clipped_value_loss(vals, old_v, rets, lm, 0.2)
+    assert vout["loss"].item() == pytest.approx(0.50625) and vout["clipfrac"].item() == pytest.approx(0.25)
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_loss_terms_equal_a_hand_computation(device):
+    # The per-token formulas below are the textbook ones ppo.py also writes; what this test adds is the
+    # batching, padding, positions and temperature (test_ppo_formulas_on_numbers_worked_by_hand pins the formulas).
     T, beta, gamma, lam = 0.7, 0.3, 0.9, 0.8
     cfg = PPOConfig(temperature=T, init_kl_coef=beta, gamma=gamma, gae_lambda=lam, mixed_precision="no")
     model = tiny_gpt2(0, device=device)

@@ -347,6 +347,8 @@ def test_active_queue_agrees_with_assess_and_leaves_the_model_alone(store, relia
     model, _ = store.replay(reliability=reliability)
     before, n_hist = model.reliabilities.copy(), len(model.history)
     labels = store.labels()
+    # the rule (the least certain counted line first) is worked by hand in the test above; here the
+    # queue's posteriors must be CrowdModel.assess's, the public view, under each reliability model
     certainty = {}
     for pid in store.programs(gold=False)["program_id"]:  # all have 4 annotators: ties go to the oldest
         res = model.assess(labels[labels["program_id"] == pid], program=store.program(pid).program)

@@ -6,7 +6,6 @@ import time
 import pandas as pd
 import pytest
 
-from crlhf.bayes import expit, logit
 from crlhf.simulate import noisy_crowd, random_truths
 from crlhf.store import LabelStore
 from widgets.dashboard import CrowdDashboard
@@ -94,8 +93,8 @@ def test_posterior_of_two_annotators_by_hand(store):
     store.add_labels(tokens["a"], [("p1", 0, 1), ("p1", 1, 1)])
     store.add_labels(tokens["b"], [("p1", 0, 1), ("p1", 1, -1)])
     dash = CrowdDashboard(store, autostart=False, nu=0.8)
-    w = float(logit(0.8))
-    assert dash.posteriors_of("p1")["posterior"].tolist() == pytest.approx([float(expit(2 * w)), 0.5])
+    # eq (7) at p_i = 0.8 (odds 4): two +1 -> odds 4 * 4 = 16 -> 16/17; +1 and -1 -> 1/2
+    assert dash.posteriors_of("p1")["posterior"].tolist() == pytest.approx([16 / 17, 0.5])
 
 
 def test_background_refresh_picks_up_new_labels(store):

@@ -51,8 +51,9 @@ _EXPORTS: dict[str, str] = {
     "check_many": "crlhf.sandbox",
 }
 
-_SUBMODULES = ("aggregators", "bayes", "crowd", "eval_run", "evaluate", "loop", "passk", "plots", "policy", "ppo",
-               "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny")
+_SUBMODULES = ("aggregators", "bayes", "crowd", "eval_run", "eval_samples", "eval_summary", "evaluate", "loop",
+               "loop_folder", "passk", "plots", "policy", "ppo", "report", "reward", "reward_inputs", "sandbox",
+               "simulate", "store", "tasks", "tiny")
 
 __all__ = ["__version__", *_EXPORTS]
 

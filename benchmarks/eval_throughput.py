@@ -175,8 +175,9 @@ def sandbox_unavailable(workers) -> str | None:
 
 def generation_only(policy, tasks, per_block, cfg):
     """Where the sandbox cannot start: time ``crlhf eval``'s sampling step alone
-    (``eval_run.sample_block``) on the blocks ``run_eval`` would draw; ``(warm, steady)``."""
-    from crlhf.eval_run import plan_blocks, resolve_max_new_tokens, sample_block
+    (``eval_samples.sample_block``) on the blocks ``run_eval`` would draw; ``(warm, steady)``."""
+    from crlhf.eval_run import resolve_max_new_tokens
+    from crlhf.eval_samples import plan_blocks, sample_block
 
     blocks = plan_blocks("humaneval", tasks, cfg, done=set())
     max_new = resolve_max_new_tokens(policy, cfg)
@@ -249,7 +250,7 @@ def gpu_section(args, device, shape) -> dict:
             torch.cuda.empty_cache()
     if "dynamic" in caches and time.perf_counter() - start < args.gpu_budget:
         # where the time goes: the same block without stop sequences (no per-step stop check)
-        from crlhf.eval_run import plan_blocks, sample_block
+        from crlhf.eval_samples import plan_blocks, sample_block
 
         cfg = EvalConfig(model="random-codegen", tasks=("humaneval",), n=n, temperatures=(0.8,), ks=(1,),
                          max_new_tokens=args.gpu_max_new_tokens, batch_size=args.gpu_batch)

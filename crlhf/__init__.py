@@ -51,9 +51,9 @@ _EXPORTS: dict[str, str] = {
     "check_many": "crlhf.sandbox",
 }
 
-_SUBMODULES = ("aggregators", "bayes", "crowd", "crowd_views", "eval_run", "evaluate", "loop", "passk", "plots",
-               "policy", "ppo", "replay", "report", "reward", "sandbox", "simulate", "store", "tasks", "tiny",
-               "train_config")
+_SUBMODULES = ("aggregators", "bayes", "crowd", "crowd_views", "eval_run", "eval_samples", "eval_summary", "evaluate",
+               "loop", "loop_folder", "passk", "plots", "policy", "ppo", "replay", "report", "reward", "reward_inputs",
+               "sandbox", "simulate", "store", "tasks", "tiny", "train_config")
 
 __all__ = ["__version__", *_EXPORTS]
 

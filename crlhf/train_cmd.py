@@ -332,7 +332,7 @@ def _run_seed(cfg, seed, d, where, label, device, eval_sets, prompts, store, acc
 def _paired_summary(before_cfg, after_cfg, name: str, tasks: list) -> dict:
     """:func:`crlhf.report.passk_summary` of one task set from the two evaluations' samples files
     (the per-task counts the paired gain needs)."""
-    from .eval_run import read_samples, results_of, samples_path
+    from .eval_samples import read_samples, results_of, samples_path
     from .report import passk_summary
 
     before, after = (results_of(read_samples(samples_path(c.out, name)), tasks, c) for c in (before_cfg, after_cfg))

@@ -11,7 +11,7 @@ crowd label its lines (:meth:`crlhf.simulate.Crowd.label_programs`, ``labels_per
 annotators each) and return the reward of :mod:`crlhf.reward` (by default the
 :class:`crlhf.crowd.CrowdModel` score ``s = c/k`` over the generated lines), so reliabilities
 update online as training goes. The sandbox, line truth, posterior and reward steps are the
-loop's own (:func:`crlhf.loop.check_programs`, :func:`crlhf.loop.crowd_posteriors`,
+loop's own (:func:`crlhf.reward_inputs.check_programs`, :func:`crlhf.reward_inputs.crowd_posteriors`,
 :func:`crlhf.reward.rewards`).
 
 Usage::
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .crowd import CrowdModel
-from .loop import check_programs, checked_tasks, crowd_posteriors
+from .reward_inputs import check_programs, checked_tasks, crowd_posteriors
 from .reward import SHAPES, SOURCES, RewardInputs, rewards
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from math import comb
 
 import pytest
 
-from crlhf import eval_run
+from crlhf import eval_run, eval_samples
 from crlhf.cli import main
 from crlhf.policy import Policy
 
@@ -250,19 +250,19 @@ def test_a_corrupt_samples_line_is_an_error_naming_file_and_line(tmp_path):
     path.write_text('{"task_id": "a", "temperature": 0.2, "sample": 0, "completion": "", "passed": false, '
                     '"status": "failed"}\n{"task_id": "a", "temperature": 0.2, "sample": "x"}\n')
     with pytest.raises(ValueError, match=r"line 2: field 'sample'"):
-        eval_run.read_samples(path)
+        eval_samples.read_samples(path)
 
 
 def test_blocks_are_fixed_groups_with_their_own_seeds():
     tasks = eval_run.load_task_set("minicode", limit=5)
     cfg = eval_run.EvalConfig(tasks=("minicode",), n=200, temperatures=(0.2, 0.8), ks=(1, 10, 100))
     assert cfg.block_tasks == 3
-    blocks = eval_run.plan_blocks("minicode", tasks, cfg, done=set())
+    blocks = eval_samples.plan_blocks("minicode", tasks, cfg, done=set())
     assert [(b.temperature, len(b.tasks), len(b.indices)) for b in blocks] == [
         (0.2, 3, 200), (0.2, 2, 200), (0.8, 3, 200), (0.8, 2, 200)]
     assert len({b.seed for b in blocks}) == 4
     done = {(tasks[0].task_id, 0.2, j) for j in range(200)} | {(tasks[1].task_id, 0.2, j) for j in range(150)}
-    again = eval_run.plan_blocks("minicode", tasks, cfg, done)
+    again = eval_samples.plan_blocks("minicode", tasks, cfg, done)
     first = again[0]
     assert [t.task_id for t in first.tasks] == [tasks[1].task_id] and first.indices == list(range(150, 200))
     assert again[1].tasks == [tasks[2]] and again[1].seed == blocks[0].seed
@@ -303,3 +303,23 @@ def test_verdicts_through_the_python_api_with_a_scripted_model(tmp_path):
     assert all(r["passed"] == (r["task_id"] == "mbpp/12") for r in rows)
     assert all("junk" not in r["completion"] for r in rows)
     assert results["invocation"]["sampled"] == 8 and results["invocation"]["reused"] == 0
+
+
+MOVED_FROM_EVAL_RUN = {**{name: "crlhf.eval_samples" for name in (
+    "SAMPLE_FIELDS", "samples_path", "read_samples", "derive_seed", "Block", "plan_blocks", "sample_block",
+    "check_block", "append_rows", "results_of")},
+    "table_one": "crlhf.eval_summary", "summarize_run": "crlhf.eval_summary"}
+
+
+@pytest.mark.parametrize("name", sorted(MOVED_FROM_EVAL_RUN))
+def test_a_name_that_left_eval_run_still_imports_from_there_with_a_warning(name):
+    import importlib
+    import re
+
+    home = MOVED_FROM_EVAL_RUN[name]
+    with pytest.warns(DeprecationWarning, match=re.escape(f"crlhf.eval_run.{name} moved to {home};")):
+        value = getattr(eval_run, name)
+    assert value is getattr(importlib.import_module(home), name)
+    assert name not in eval_run.__all__
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        eval_run.Nope  # noqa: B018

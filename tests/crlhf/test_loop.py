@@ -302,7 +302,8 @@ def test_bad_arguments_raise_clear_errors(policy, tasks, tmp_path):
 
 
 def test_rewards_count_only_generated_lines_and_an_empty_completion_scores_zero(tasks):
-    from crlhf.loop import check_programs, scored_lines
+    from crlhf.reward import scored_lines
+    from crlhf.reward_inputs import check_programs
 
     t = tasks[0]
     program = t.program(t.reference)
@@ -326,7 +327,7 @@ def test_demo_trains_on_test_split_prompts_disjoint_from_the_evaluated_ones():
 
 
 def test_prompt_baseline_subtracts_the_mean_of_the_other_programs_of_the_prompt():
-    from crlhf.loop import prompt_centred
+    from crlhf.reward import prompt_centred
 
     got = prompt_centred([1.0, 0.5, 0.0, 0.8, 0.8, 0.2], ["a", "a", "a", "b", "b", "c"])
     assert got == pytest.approx([1.0 - 0.25, 0.5 - 0.5, 0.0 - 0.75, 0.0, 0.0, 0.2])

@@ -12,7 +12,7 @@ import pytest
 from crlhf import reward as R
 from crlhf.crowd import CrowdModel
 from crlhf.crowd_views import scores_at
-from crlhf.loop import check_programs, crowd_scores
+from crlhf.reward_inputs import check_programs, crowd_scores
 from crlhf.simulate import paper_crowd
 from crlhf.store import LabelStore
 from crlhf.tasks import load_tasks

@@ -1,6 +1,6 @@
 """The code stays clean under the project's linter and type checker (settings in pyproject.toml):
-``ruff check`` over the code, tests and benchmarks and ``mypy`` over the library and the widgets.
-Without ruff or mypy installed the test skips, unless ``CI`` is set (CI must run it)."""
+``ruff check`` over the code, tests, benchmarks, notebooks and the docs config, and ``mypy`` over
+the library and the widgets. Without ruff or mypy installed the test skips, unless ``CI`` is set (CI must run it)."""
 
 import importlib.util
 import os
@@ -24,7 +24,7 @@ def _run(tool: str, *args: str) -> None:
 
 
 def test_ruff_finds_nothing():
-    _run("ruff", "check", "crlhf", "widgets", "tests", "benchmarks")
+    _run("ruff", "check", "crlhf", "widgets", "tests", "benchmarks", "notebooks", "docs/conf.py")
 
 
 def test_mypy_finds_nothing():

@@ -362,33 +362,3 @@ def test_lazy_annotator_likelihood_ratio_goes_to_one():
     honest = [f"r{i}" for i in range(5)]
     assert (ratios.loc[honest, "plus"] > 1.5).all() and (two.reliabilities[honest] > 0.6).all()
     assert abs(two.line_prior - 0.85) < 0.1
-
-
-# ------------------------------------------------------------------ old import paths
-MOVED = {"replay_log": "crlhf.replay", "IncrementalReplay": "crlhf.replay", "labels_frame": "crlhf.replay",
-         "scores_at": "crlhf.crowd_views", "truth_frame": "crlhf.crowd_views", "threshold_curve": "crlhf.crowd_views",
-         "annotator_summary": "crlhf.crowd_views", "LINE_COLUMNS": "crlhf.crowd_views"}
-
-
-@pytest.mark.parametrize("name", sorted(MOVED))
-def test_a_moved_name_still_imports_from_crlhf_crowd_with_a_warning(name):
-    import importlib
-    import re
-
-    import crlhf.crowd
-
-    home = MOVED[name]
-    with pytest.warns(DeprecationWarning, match=re.escape(f"crlhf.crowd.{name} moved to {home};")):
-        old = getattr(crlhf.crowd, name)
-    assert old is getattr(importlib.import_module(home), name)
-    assert name not in crlhf.crowd.__all__
-
-
-def test_from_import_of_a_moved_name_warns_and_an_unknown_name_fails():
-    with pytest.warns(DeprecationWarning, match="crlhf.replay"):
-        from crlhf.crowd import replay_log
-    from crlhf.replay import replay_log as new
-
-    assert replay_log is new
-    with pytest.raises(ImportError, match="nope"):
-        from crlhf.crowd import nope  # noqa: F401

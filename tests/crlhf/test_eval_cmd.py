@@ -303,23 +303,3 @@ def test_verdicts_through_the_python_api_with_a_scripted_model(tmp_path):
     assert all(r["passed"] == (r["task_id"] == "mbpp/12") for r in rows)
     assert all("junk" not in r["completion"] for r in rows)
     assert results["invocation"]["sampled"] == 8 and results["invocation"]["reused"] == 0
-
-
-MOVED_FROM_EVAL_RUN = {**{name: "crlhf.eval_samples" for name in (
-    "SAMPLE_FIELDS", "samples_path", "read_samples", "derive_seed", "Block", "plan_blocks", "sample_block",
-    "check_block", "append_rows", "results_of")},
-    "table_one": "crlhf.eval_summary", "summarize_run": "crlhf.eval_summary"}
-
-
-@pytest.mark.parametrize("name", sorted(MOVED_FROM_EVAL_RUN))
-def test_a_name_that_left_eval_run_still_imports_from_there_with_a_warning(name):
-    import importlib
-    import re
-
-    home = MOVED_FROM_EVAL_RUN[name]
-    with pytest.warns(DeprecationWarning, match=re.escape(f"crlhf.eval_run.{name} moved to {home};")):
-        value = getattr(eval_run, name)
-    assert value is getattr(importlib.import_module(home), name)
-    assert name not in eval_run.__all__
-    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        eval_run.Nope  # noqa: B018

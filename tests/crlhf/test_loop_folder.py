@@ -1,15 +1,11 @@
 """Tests of crlhf.loop_folder (the loop's run folder): what a round writes reads back as it was,
 rows of an unfinished round are left out, annotator ids keep their type through the CSV, the
-label log numbers on, old checkpoints are pruned; and the names that left crlhf.loop still
-import from there with a DeprecationWarning naming their new home. No torch needed."""
+label log numbers on, old checkpoints are pruned. No torch needed."""
 
-import importlib
 import json
-import re
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from crlhf.loop_folder import (LABEL_LOG_COLUMNS, METRIC_COLUMNS, PROGRAM_COLUMNS, RunFolder, append_labels,
                                checkpoint_name, empty_label_log)
@@ -95,28 +91,3 @@ def test_checkpoints_are_saved_by_round_and_the_oldest_pruned(tmp_path):
     assert names == ["checkpoints/round-001", "checkpoints/round-002", "checkpoints/round-003"]
     folder.prune_checkpoints(2)
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round-002", "round-003"]
-
-
-MOVED_FROM_LOOP = {"check_programs": "crlhf.reward_inputs", "crowd_posteriors": "crlhf.reward_inputs",
-                   "crowd_scores": "crlhf.reward_inputs", "checked_tasks": "crlhf.reward_inputs",
-                   "METRIC_COLUMNS": "crlhf.loop_folder", "LABEL_LOG_COLUMNS": "crlhf.loop_folder",
-                   "PROGRAM_COLUMNS": "crlhf.loop_folder", "CheckedProgram": "crlhf.reward",
-                   "scored_lines": "crlhf.reward", "line_share": "crlhf.reward"}
-
-
-@pytest.mark.parametrize("name", sorted(MOVED_FROM_LOOP))
-def test_a_name_that_left_crlhf_loop_still_imports_from_there_with_a_warning(name):
-    import crlhf.loop
-
-    home = MOVED_FROM_LOOP[name]
-    with pytest.warns(DeprecationWarning, match=re.escape(f"crlhf.loop.{name} moved to {home};")):
-        value = getattr(crlhf.loop, name)
-    assert value is getattr(importlib.import_module(home), name)
-    assert name not in crlhf.loop.__all__
-
-
-def test_crlhf_loop_has_no_other_attribute():
-    import crlhf.loop
-
-    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        crlhf.loop.Nope  # noqa: B018

@@ -1,6 +1,6 @@
 """crlhf train's config file: errors name the file, table and key; every shipped config loads
-and config.json records what it sets; the [sft] table mirrors crlhf.sft.sft(); the names that
-moved here from crlhf.train_cmd still import from there, with a warning."""
+and config.json records what it sets; old table and key names still load; the [sft] table
+mirrors crlhf.sft.sft()."""
 
 import tomllib
 from pathlib import Path
@@ -75,29 +75,6 @@ def test_old_names_in_a_config_still_work_with_a_warning(tmp_path):
     assert cfg.crowd_model == {"tau": 0.6, "reliability": "eq8"} and cfg.ppo == {"gae_lambda": 0.5}
     loop = cfg.loop_config(0, None)
     assert loop.ppo.gae_lambda == 0.5 and loop.crowd_model["reliability"] == "eq8"
-
-
-MOVED = ["ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings", "TrainConfig",
-         "parse_config", "load_config", "PROMPT_SETS", "DEFAULT_MINICODE_PROMPTS", "SECTION_TYPES", "TOP_KEYS",
-         "SET_ELSEWHERE"]
-
-
-@pytest.mark.parametrize("name", MOVED)
-def test_a_moved_name_still_imports_from_train_cmd_with_a_warning(name):
-    import crlhf.train_cmd
-    import crlhf.train_config
-
-    with pytest.warns(DeprecationWarning, match=rf"crlhf\.train_cmd\.{name} moved to crlhf\.train_config"):
-        value = getattr(crlhf.train_cmd, name)
-    assert value is getattr(crlhf.train_config, name)
-    assert name not in crlhf.train_cmd.__all__
-
-
-def test_an_unknown_name_of_train_cmd_is_an_attribute_error():
-    import crlhf.train_cmd
-
-    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        crlhf.train_cmd.Nope  # noqa: B018
 
 
 def test_sft_table_defaults_are_the_sft_functions():

@@ -34,7 +34,8 @@ import pandas as pd
 from ._deprecation import moved_names
 from .bayes import expit, logit
 
-__all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "ProgramResult", "ReplayResult", "CrowdModel"]
+__all__ = ["RELIABILITY_METHODS", "program_lines", "counted_lines", "latest_labels", "ProgramResult", "ReplayResult",
+           "CrowdModel"]
 
 RELIABILITY_METHODS = ("eq8", "beta", "two_coin")
 LOG_COLUMNS = ("program_id", "line", "annotator", "label")
@@ -671,6 +672,16 @@ class CrowdModel:
 
 
 # ----------------------------------------------------------------------------- the label log
+def latest_labels(log: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a label log that count: each annotator's latest label of each line (a relabel
+    replaces the earlier label). Rows are taken in ``order`` when the log has that column, else
+    as given; every column is kept. The one owner of this rule: the replay, the loop, the TRL
+    reward and the dashboard all use it."""
+    if "order" in log.columns:
+        log = log.sort_values("order", kind="stable")
+    return log[~log.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()]
+
+
 def _latest_labels(log) -> pd.DataFrame:
     """A label log checked and reduced to the latest label of each annotator for each line
     (sorted by ``order`` when there is one, stably); ``line`` and ``label`` as int64."""
@@ -696,9 +707,7 @@ def _latest_labels(log) -> pd.DataFrame:
         field = "annotator" if frame["annotator"].isna().any() else "program_id"
         row = frame.index[np.flatnonzero(frame[field].isna().to_numpy())[0]]
         raise ValueError(f"log row {row}: missing {field}")
-    frame = frame.assign(line=line_all, label=lab_all)
-    keep = ~frame.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()
-    return frame[keep]
+    return latest_labels(frame.assign(line=line_all, label=lab_all))
 
 
 def _int_column(col: pd.Series, field: str) -> np.ndarray:

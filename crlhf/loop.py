@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from ._deprecation import moved_names
-from .crowd import CrowdModel
+from .crowd import CrowdModel, latest_labels
 # moved names under private aliases: crlhf.loop.<old name> reaches __getattr__ and warns
 from .loop_folder import LABEL_LOG_COLUMNS as _LOG_COLUMNS
 from .loop_folder import METRIC_COLUMNS as _METRIC_COLUMNS
@@ -396,11 +396,6 @@ class Loop:
     def _append_log(self, frame: pd.DataFrame, unit, rnd: int) -> None:
         self._log = append_labels(self._log, frame, unit, rnd)
 
-    def _latest(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if "order" in frame.columns:
-            frame = frame.sort_values("order", kind="stable")
-        return frame.drop_duplicates(["program_id", "line", "annotator"], keep="last")
-
     def _make_gold(self) -> None:
         from .tasks import make_gold_many
 
@@ -430,7 +425,7 @@ class Loop:
         rng = np.random.default_rng([self.config.crowd_seed, 0])
         labels = self.crowd.label_programs({g: v["truth"] for g, v in self._gold.items()}, rng=rng)
         for gid, v in self._gold.items():
-            frame = self._latest(labels[labels["program_id"] == gid])
+            frame = latest_labels(labels[labels["program_id"] == gid])
             if not len(frame):
                 continue
             self.model.calibrate(frame, v["truth"], program=v["program"], program_id=gid)
@@ -441,7 +436,7 @@ class Loop:
         """Gold labels in the store not yet used calibrate their annotators (once per gold program)."""
         if not self._gold:
             return
-        labels = self._latest(self.store.labels(program_ids=list(self._gold)))
+        labels = latest_labels(self.store.labels(program_ids=list(self._gold)))
         self._register(labels["annotator"])
         for gid, v in self._gold.items():
             rows = labels[labels["program_id"] == gid]
@@ -513,7 +508,7 @@ class Loop:
         checked = dict(zip(pids, _check_programs(flat_tasks, [c.text for c in flat], cfg.sandbox_timeout,
                                                 self._count_blank), strict=True))
 
-        labels = self._latest(self._collect_labels(rnd, checked))
+        labels = latest_labels(self._collect_labels(rnd, checked))
         labels = labels[labels["program_id"].isin(set(pids))]
         self._register(labels["annotator"])
         t2 = time.perf_counter()

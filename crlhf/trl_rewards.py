@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .crowd import CrowdModel
+from .crowd import CrowdModel, latest_labels
 from .reward_inputs import check_programs, checked_tasks, crowd_posteriors
 from .reward import SHAPES, SOURCES, RewardInputs, rewards
 
@@ -182,7 +182,7 @@ class CrowdReward:
         labelled = {p: c.truth for p, c in checked.items() if len(c.truth)}
         labels = self.crowd.label_programs(labelled, k=self.labels_per_program, rng=rng) if labelled else \
             pd.DataFrame({"program_id": [], "line": [], "annotator": [], "label": []})
-        labels = labels.drop_duplicates(["program_id", "line", "annotator"], keep="last")
+        labels = latest_labels(labels)
         posteriors, _ = crowd_posteriors(self.crowd_model, labels, checked)
         inputs = RewardInputs(checked, labels, posteriors, seed=self.seed * 100003 + call)
         tau = self.crowd_model.tau

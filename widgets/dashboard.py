@@ -31,7 +31,7 @@ import ipywidgets as W
 import numpy as np
 import pandas as pd
 
-from crlhf.crowd import CrowdModel, ReplayResult, program_lines
+from crlhf.crowd import CrowdModel, ReplayResult, latest_labels, program_lines
 from crlhf.crowd_views import annotator_summary
 from crlhf.replay import IncrementalReplay
 from crlhf.reward import program_scores, scored_mask, shape_table
@@ -333,7 +333,7 @@ class CrowdDashboard(W.VBox):
                                 "posterior": rows["posterior"].to_numpy(), "counted": rows["counted"].to_numpy(),
                                 "scored": scored_mask(rows, self._prompts, self._texts)})
             log = self._log[self._log["program_id"] == program_id]
-            log = log.drop_duplicates(["line", "annotator"], keep="last")
+            log = latest_labels(log)
             wide = log.pivot(index="line", columns="annotator", values="label")
             for name in wide.columns:
                 out[name] = wide[name].reindex(out["line"]).fillna(0).astype(np.int64).to_numpy()

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crlhf.bayes import posterior
-from crlhf.crowd import CrowdModel, counted_lines
+from crlhf.crowd import CrowdModel, counted_lines, latest_labels
 from crlhf.replay import labels_frame
 
 PROGRAM = "def f(xs):\n    total = 0\n\n    # add them up\n    for x in xs:\n        total += x\n    return total\n"
@@ -183,6 +183,17 @@ def test_replay_sorts_by_order_and_keeps_the_latest_label():
     out = m.replay(log)
     # after sorting by order the last row of annotator a says -1: a and b disagree
     assert out.lines.posterior.iloc[0] == pytest.approx(0.5)
+
+
+def test_latest_labels_keeps_each_annotators_last_label_per_line_and_every_column():
+    log = pd.DataFrame({"program_id": ["p", "p", "p", "q", "p"], "line": [0, 0, 1, 0, 0],
+                        "annotator": ["a", "b", "a", "a", "a"], "label": [1, 1, -1, 1, -1],
+                        "order": [0, 1, 2, 3, 4], "round": [1, 1, 1, 1, 2]})
+    out = latest_labels(log.iloc[::-1])  # given out of order: "order" decides
+    assert out["order"].tolist() == [1, 2, 3, 4]  # a's first label of p line 0 (order 0) was replaced
+    assert out.loc[out.order == 4, "round"].item() == 2 and list(out.columns) == list(log.columns)
+    no_order = log.drop(columns="order")
+    assert latest_labels(no_order).index.tolist() == [1, 2, 3, 4]  # as given: the last row wins
 
 
 def test_replay_with_program_texts_counts_lines():

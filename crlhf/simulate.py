@@ -43,7 +43,6 @@ __all__ = ["KINDS", "HARSH_RATES", "RELIABLE_RANGE", "WEAK_RANGE", "SimulatedAnn
            "random_truths", "synthetic_log"]
 
 KINDS = ("reliable", "spammer", "adversary", "lazy", "harsh", "biased")
-LOG_COLUMNS = ("program_id", "line", "annotator", "label")
 
 HARSH_RATES = (0.6, 0.95)
 """Default ``(sensitivity, specificity)`` of a harsh annotator."""

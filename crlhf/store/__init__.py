@@ -37,6 +37,7 @@ import sqlalchemy as sa
 
 from ..crowd import CrowdModel, ReplayResult
 from . import export, routing
+from .._deprecation import moved_names
 from .engine import PG_XACT_LOCK, Database, parse_url
 from .schema import (LABEL_INSERT, TOKEN_QUERY, annotators_table, gold_table, integrity_problems, labels_table,
                      program_query, programs_table, rounds_table, tasks_table)
@@ -50,6 +51,8 @@ from .values import NEWEST as NEWEST, Ack as Ack, Program as Program, program_na
 
 __all__ = ["LabelStore", "Program", "Ack", "NEWEST", "program_name", "database_url", "SCHEMA_VERSION",
            "SchemaVersionError"]
+
+__getattr__ = moved_names(__name__, {"TemporaryPostgres": "crlhf.testing", "find_postgres_bindir": "crlhf.testing"})
 
 
 class LabelStore:

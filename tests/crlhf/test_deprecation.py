@@ -27,6 +27,7 @@ MOVED = {
     "crlhf.train_cmd": {name: "crlhf.train_config" for name in (
         "ConfigError", "ModelSettings", "SFTSettings", "PromptSettings", "LoraSettings", "TrainConfig", "parse_config",
         "load_config", "PROMPT_SETS", "DEFAULT_MINICODE_PROMPTS", "SECTION_TYPES", "TOP_KEYS", "SET_ELSEWHERE")},
+    "crlhf.store": {"TemporaryPostgres": "crlhf.testing", "find_postgres_bindir": "crlhf.testing"},
 }
 CASES = [(old, name, home) for old, names in MOVED.items() for name, home in sorted(names.items())]
 

@@ -17,7 +17,7 @@ when (and, with several processes, which process) writes them::
 (:class:`SavedRun`): rows of an unfinished round are left out, and the next
 :meth:`RunFolder.save_tables` drops them from the files. The label log (``labels.csv``) is
 built with :func:`empty_label_log` and :func:`append_labels`; replayed in order
-(:func:`crlhf.crowd.replay_log`) it restores the run's CrowdModel.
+(:func:`crlhf.replay.replay_log`) it restores the run's CrowdModel.
 """
 
 from __future__ import annotations

@@ -111,6 +111,32 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_tasks():
     assert bootstrap_interval([0.5, 0.5, 0.5]) == (0.5, 0.5)
 
 
+def test_bootstrap_interval_of_pass_fail_tasks_is_the_binomial_quantiles():
+    """An independent reference: with one pass (1) or fail (0) per task, a resample's mean is
+    Binomial(n, c/n) / n exactly, so the percentile interval is that law's quantiles (computed
+    here with exact binomial sums), up to one step 1/n of sampling and interpolation noise.
+    At n = 400 the 90% and 95% quantiles lie 3 steps apart, so a wrong level is caught."""
+    from crlhf.passk import bootstrap_interval
+
+    n, c = 400, 140
+    pmf = [Fraction(comb(n, k) * c**k * (n - c) ** (n - k), n**n) for k in range(n + 1)]
+
+    def quantile(q):  # the smallest k with P(K <= k) >= q
+        total = Fraction(0)
+        for k, p in enumerate(pmf):
+            total += p
+            if total >= q:
+                return k / n
+        return 1.0
+
+    values = np.array([1.0] * c + [0.0] * (n - c))
+    lo, hi = bootstrap_interval(values, level=0.95, n_boot=20000, seed=1)
+    assert abs(lo - quantile(Fraction(25, 1000))) <= 1 / n and abs(hi - quantile(Fraction(975, 1000))) <= 1 / n
+    lo90, hi90 = bootstrap_interval(values, level=0.90, n_boot=20000, seed=1)
+    assert abs(lo90 - quantile(Fraction(5, 100))) <= 1 / n and abs(hi90 - quantile(Fraction(95, 100))) <= 1 / n
+    assert lo90 - lo >= 2 / n and hi - hi90 >= 2 / n
+
+
 @pytest.mark.parametrize("bad, field", [([], "empty"), ([0.1, np.nan], "NaN"), ([0.1, np.inf], "NaN")])
 def test_bootstrap_interval_rejects_bad_values(bad, field):
     from crlhf.passk import bootstrap_interval

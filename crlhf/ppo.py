@@ -308,10 +308,15 @@ def weight_negative_advantages(advantages: torch.Tensor, weights: torch.Tensor |
 
 
 def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
-                   gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+                   gae_lambda: float = 0.95, *, lam: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE (Schulman et al. 2016): ``delta_t = r_t + gamma V_{t+1} - V_t``, ``A_t = delta_t +
     gamma lambda A_{t+1}``, with ``V = 0`` after a sequence's last token. Returns
-    ``(advantages, returns = advantages + values)``, 0 on padding. ``mask``: right padding."""
+    ``(advantages, returns = advantages + values)``, 0 on padding. ``mask``: right padding.
+    ``lam``: the old name of ``gae_lambda`` (deprecated)."""
+    if lam is not None:
+        warnings.warn("gae_advantages: 'lam' is now 'gae_lambda'; the old name will be removed", DeprecationWarning,
+                      stacklevel=2)
+        gae_lambda = lam
     m = mask.bool()
     zero = torch.zeros((), dtype=values.dtype, device=values.device)
     values = torch.where(m, values, zero)

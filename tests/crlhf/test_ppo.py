@@ -480,6 +480,14 @@ def test_old_name_lam_still_sets_gae_lambda_with_a_warning():
         PPOConfig(gae_lambda=1.5)
     with pytest.raises(TypeError, match="gae_lambda"):
         PPOConfig(lam=0.5, gae_lambda=0.5)
+    import torch
+
+    from crlhf.ppo import gae_advantages
+
+    r, v, m = torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.2]]), torch.ones(1, 2)
+    with pytest.warns(DeprecationWarning, match="gae_advantages: 'lam' is now 'gae_lambda'"):
+        old = gae_advantages(r, v, m, 0.9, lam=0.5)
+    torch.testing.assert_close(old, gae_advantages(r, v, m, 0.9, gae_lambda=0.5))
     # a config saved before the rename (ppo_state.json, a run folder's config) still loads
     with pytest.warns(DeprecationWarning, match="gae_lambda"):
         assert PPOConfig.from_dict({"lam": 0.9, "learning_rate": 1e-4}).gae_lambda == 0.9

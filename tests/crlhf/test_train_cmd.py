@@ -7,7 +7,6 @@ thread, tiny sizes."""
 
 import json
 import re
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,8 @@ torch = pytest.importorskip("torch")
 
 from crlhf import cli, tiny  # noqa: E402
 from crlhf.report import passk_frame  # noqa: E402
+from crlhf.simclass import SimulatedClass  # noqa: E402
+from crlhf.simulate import make_crowd  # noqa: E402
 from crlhf.train_cmd import run_train  # noqa: E402
 from crlhf.train_config import load_config, parse_config  # noqa: E402
 
@@ -191,27 +192,12 @@ def test_several_seeds_report_mean_and_std(tmp_path):
         assert all(f"| {label}, seed {s} | " in report for s in (0, 1))
 
 
-def _label_in_background(url, names, stop):
-    """A class of simulated humans: each annotator labels every program of the store (gold from
-    its truth, the rest all correct, 80% of the time right), until ``stop`` is set."""
-    from crlhf.store import LabelStore
+def _all_correct(programs, sandbox) -> dict:
+    """Line truth for the simulated class: every line of every model-written program correct."""
+    from crlhf.crowd import program_lines
 
-    store = LabelStore(url)
-    tokens = store.register_annotators(names)
-    rng = np.random.default_rng(0)
-    done = set()
-    while not stop.is_set():
-        progs = store.programs(text=True)
-        for pid, text, is_gold in zip(progs["program_id"], progs["program"], progs["gold"], strict=True):
-            if pid in done:
-                continue
-            truth = store.gold_truth(pid) if is_gold else np.ones(len(text.splitlines()), dtype=int)
-            for a in names:
-                labels = np.where(rng.random(len(truth)) < 0.8, truth, -np.asarray(truth))
-                store.add_labels(tokens[a], [(pid, i, int(v)) for i, v in enumerate(labels)])
-            done.add(pid)
-        stop.wait(0.05)
-    store.close()
+    return {p: np.ones(len(program_lines(t)), dtype=np.int64)
+            for p, t in zip(programs["program_id"], programs["program"], strict=True)}
 
 
 def test_db_trains_on_labels_from_the_store(tmp_path):
@@ -219,18 +205,14 @@ def test_db_trains_on_labels_from_the_store(tmp_path):
 
     db = tmp_path / "class.db"
     url = f"sqlite:///{db}"
-    LabelStore(url).close()
     names = ["ann-a", "ann-b", "ann-c"]
-    stop = threading.Event()
-    worker = threading.Thread(target=_label_in_background, args=(url, names, stop), daemon=True)
-    worker.start()
     config = tmp_path / "class.toml"
     config.write_text(quick_text(loop={"rounds": 1, "store_poll": 0.05, "store_timeout": 60}))
-    try:
+    class_store = LabelStore(url)
+    with SimulatedClass(class_store, make_crowd([0.8, 0.8, 0.8], names=names), _all_correct, labels_per_program=3,
+                        poll=0.05):
         results = run_train(load_config(config, out=str(tmp_path / "run"), db=str(db)), progress=False)
-    finally:
-        stop.set()
-        worker.join(10)
+    class_store.close()
     assert results["config"]["loop"]["crowd"] == "store" and results["config"]["db"] == str(db)
     store = LabelStore(url)
     assert len(store.rounds()) == 1 and len(store.programs(gold=False)) == 4  # 2 prompts x 2 programs

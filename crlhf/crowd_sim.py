@@ -46,6 +46,7 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
     from .aggregators import dawid_skene, majority_vote
     from .crowd import RELIABILITY_METHODS, CrowdModel
     from .plots import plot_reliabilities, save
+    from .reward import program_scores
     from .simulate import noisy_crowd, random_truths
 
     crowd = noisy_crowd(30, seed=seed)
@@ -61,7 +62,12 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
         merged = truth.merge(frame, on=["program_id", "line"])
         return float((merged[column] == merged["truth"]).mean())
 
-    true_s = (truths > 0).mean(axis=1)
+    def shares(frame, column) -> np.ndarray:  # s = c/k of per-line +1/-1 verdicts, by crlhf.reward, by program
+        lines = pd.DataFrame({"program_id": frame["program_id"].to_numpy(), "line": frame["line"].to_numpy(),
+                              "posterior": (frame[column].to_numpy() > 0).astype(np.float64), "counted": True})
+        return program_scores(lines).sort_values("program_id", kind="stable")["score"].to_numpy()
+
+    true_s = shares(truth, "truth")
     rows, models = [], {}
     for method in RELIABILITY_METHODS:
         model = CrowdModel(reliability=method)
@@ -74,9 +80,8 @@ def crowd_simulation(out: Path, seed: int = 0, n_programs: int = 2000, n_lines: 
         rows.append({"aggregator": f"crlhf online Bayes ({method})",
                      "line accuracy": line_accuracy(ordinary, "consensus"), "score MAE": mae})
     for name, frame in (("majority vote", majority_vote(labels)), ("Dawid-Skene", dawid_skene(labels))):
-        s = frame.assign(ok=frame.label > 0).groupby("program_id").ok.mean().sort_index()
         rows.append({"aggregator": name, "line accuracy": line_accuracy(frame, "label"),
-                     "score MAE": float(np.abs(s.to_numpy() - true_s).mean())})
+                     "score MAE": float(np.abs(shares(frame, "label") - true_s).mean())})
     table = pd.DataFrame(rows)
 
     people = crowd.summary()[["kind", "accuracy"]].rename(columns={"accuracy": "true accuracy"})

@@ -454,7 +454,7 @@ class CrowdModel:
             if missing:
                 raise ValueError(f"labels frame lacks column(s) {missing}; "
                                  "expected columns line, annotator, label")
-            frame = labels.drop_duplicates(["line", "annotator"], keep="last")
+            frame = latest_labels(labels)
             line = _int_column(frame["line"], "line")
             lab = _int_column(frame["label"], "label")
             bad = (lab != 1) & (lab != -1)
@@ -675,11 +675,15 @@ class CrowdModel:
 def latest_labels(log: pd.DataFrame) -> pd.DataFrame:
     """The rows of a label log that count: each annotator's latest label of each line (a relabel
     replaces the earlier label). Rows are taken in ``order`` when the log has that column, else
-    as given; every column is kept. The one owner of this rule: the replay, the loop, the TRL
-    reward and the dashboard all use it."""
+    as given; every column is kept. A frame of one program may leave out ``program_id``. The one
+    owner of this rule: ingest, the replay, the loop, the TRL reward and the dashboard use it."""
+    missing = [c for c in ("line", "annotator") if c not in log.columns]
+    if missing:
+        raise ValueError(f"labels lack column(s) {missing}; expected program_id, line, annotator, label")
     if "order" in log.columns:
         log = log.sort_values("order", kind="stable")
-    return log[~log.duplicated(["program_id", "line", "annotator"], keep="last").to_numpy()]
+    keys = [c for c in ("program_id", "line", "annotator") if c in log.columns]
+    return log[~log.duplicated(keys, keep="last").to_numpy()]
 
 
 def _latest_labels(log) -> pd.DataFrame:

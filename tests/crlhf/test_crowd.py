@@ -194,6 +194,10 @@ def test_latest_labels_keeps_each_annotators_last_label_per_line_and_every_colum
     assert out.loc[out.order == 4, "round"].item() == 2 and list(out.columns) == list(log.columns)
     no_order = log.drop(columns="order")
     assert latest_labels(no_order).index.tolist() == [1, 2, 3, 4]  # as given: the last row wins
+    one_program = log[log.program_id == "p"].drop(columns="program_id")  # as CrowdModel.ingest takes it
+    assert latest_labels(one_program)["order"].tolist() == [1, 2, 4]
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['annotator'\]"):
+        latest_labels(log.drop(columns="annotator"))
 
 
 def test_replay_with_program_texts_counts_lines():
